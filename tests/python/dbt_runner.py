@@ -1,0 +1,80 @@
+"""Run dbt as the user would (the `dbt` CLI), isolated in a scratch directory.
+
+Every invocation gets its own DuckDB file (LEAKPROOF_WAREHOUSE) and target path, so tests never
+touch the developer's warehouse/ or target/ and can run against any raw directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DBT = Path(sys.executable).with_name("dbt")
+
+
+@dataclass
+class DbtResult:
+    returncode: int
+    output: str
+    target_path: Path
+    warehouse: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def run_results(self) -> list[dict[str, Any]]:
+        return json.loads((self.target_path / "run_results.json").read_text())["results"]
+
+    def statuses(self) -> dict[str, str]:
+        """unique_id -> status ('success', 'pass', 'fail', 'error', 'warn', 'skipped')."""
+        return {r["unique_id"]: r["status"] for r in self.run_results()}
+
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.target_path / "manifest.json").read_text())
+
+
+def run_dbt(
+    args: list[str],
+    workdir: Path,
+    raw_dir: Path | None = None,
+    dbt_vars: dict[str, Any] | None = None,
+    timeout: int = 900,
+) -> DbtResult:
+    """Run `dbt <args>` from the project root with a scratch warehouse and target in `workdir`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    merged_vars = dict(dbt_vars or {})
+    if raw_dir is not None:
+        merged_vars.setdefault("raw_dir", str(raw_dir))
+    command = [str(DBT), *args, "--target-path", str(workdir / "target")]
+    if merged_vars:
+        command += ["--vars", json.dumps(merged_vars)]
+    env = {
+        **os.environ,
+        "LEAKPROOF_WAREHOUSE": str(workdir / "leakproof.duckdb"),
+        "DBT_PROFILES_DIR": str(PROJECT_ROOT),
+        "DBT_LOG_PATH": str(workdir / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "NO_COLOR": "1",
+    }
+    completed = subprocess.run(
+        command,
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return DbtResult(
+        returncode=completed.returncode,
+        output=completed.stdout + completed.stderr,
+        target_path=workdir / "target",
+        warehouse=workdir / "leakproof.duckdb",
+    )
