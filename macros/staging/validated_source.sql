@@ -4,7 +4,8 @@
     table's `meta.unique_key`. One row per distinct raw row (exact duplicates collapsed, with the
     count kept), carrying
       - the typed, snake_case columns (`try_cast` of the raw text),
-      - `is_unknown_<column>` flags for category values outside the known list (kept, not dropped),
+      - `is_unknown_<column>` flags for category values outside the known list (kept, not dropped)
+        and `has_unknown_category` (any of them),
       - the original raw text of every column (`raw_<column>`), so a quarantined row loses nothing,
       - `quarantine_reasons` (every problem found, '; '-separated, NULL for a usable row) and the
         first one split into `quarantine_reason_code` / `quarantine_column`.
@@ -143,6 +144,11 @@ final as (
         {%- for column in columns %}
         raw_{{ leakproof_snake_case(column.name) }},
         {%- endfor %}
+        {%- set unknown_flags = [] %}
+        {%- for column in columns if column.meta.get('domain') %}
+        {%- do unknown_flags.append('is_unknown_' ~ leakproof_snake_case(column.name)) %}
+        {%- endfor %}
+        {{ unknown_flags | join(' or ') if unknown_flags else 'false' }} as has_unknown_category,
         quarantine_reasons,
         split_part(split_part(quarantine_reasons, '; ', 1), ':', 1) as quarantine_reason_code,
         split_part(split_part(quarantine_reasons, '; ', 1), ':', 2) as quarantine_column
