@@ -11,9 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from dbt_runner import DbtResult, run_dbt  # noqa: E402
-
-from leakproof.generate import generate  # noqa: E402
+from dbt_runner import DbtResult, run_dbt
+from leakproof.generate import generate
 
 # Small enough for a quick suite, large enough that every channel x platform cell and every
 # B2B wave has rows. The full-size statistics are checked in test_generate.py.

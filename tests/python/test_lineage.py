@@ -1,0 +1,822 @@
+"""Column lineage (leakage guard, layer 2): synthetic mini-projects, then the real project."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dbt_runner import run_dbt
+from leakproof.lineage import (
+    TABLE_COLUMNS,
+    LeakageError,
+    Project,
+    Violation,
+    assert_no_leaks,
+    check_features,
+    compiled_sql_from_target,
+    lineage_table,
+    load_project,
+    load_target,
+    trace_model,
+)
+
+# --------------------------------------------------------------------------------------------
+# A mini-project: one external source read with read_csv (as dbt-duckdb renders it), a staging
+# model, an intermediate model, and the feature model under test. SQL is written with
+# {{ ref('x') }} / {{ source('s', 't') }}, rendered the way dbt compiles them.
+
+CUSTOMERS_CSV = "read_csv('raw/customers.csv', header = true, all_varchar = true)"
+SOURCE_ROLES = {
+    "CustomerID": "identifier",
+    "Income": None,
+    "CampaignChannel": None,
+    "AdSpend": None,
+    "WebsiteVisits": None,
+    "ConversionRate": "target_derived",
+    "RefundedAfter30d": "post_outcome",
+    "Conversion": "target",
+}
+
+STG_CUSTOMERS = """
+with
+
+source as (
+
+    select * from {{ source('marketing', 'customers') }}
+
+),
+
+renamed as (
+
+    select
+        try_cast("CustomerID" as bigint) as customer_id,
+        try_cast("Income" as double) as income,
+        trim("CampaignChannel") as campaign_channel,
+        try_cast("AdSpend" as double) as ad_spend,
+        try_cast("WebsiteVisits" as integer) as website_visits,
+        try_cast("ConversionRate" as double) as conversion_rate,
+        try_cast("RefundedAfter30d" as boolean) as refunded_after_30d,
+        try_cast("Conversion" as integer) as conversion
+    from source
+
+)
+
+select * from renamed
+"""
+
+INT_CUSTOMERS = """
+with
+
+customers as (
+
+    select * from {{ ref('stg_customers') }}
+
+),
+
+final as (
+
+    select
+        customer_id,
+        income,
+        campaign_channel,
+        ad_spend,
+        website_visits,
+        conversion_rate,
+        refunded_after_30d,
+        conversion
+    from customers
+    where customer_id is not null
+
+)
+
+select * from final
+"""
+
+
+def _relation(name: str) -> str:
+    return f'"lp"."main"."{name}"'
+
+
+def _render(sql: str) -> str:
+    sql = re.sub(r"\{\{ ref\('(\w+)'\) \}\}", lambda m: _relation(m.group(1)), sql)
+    return sql.replace("{{ source('marketing', 'customers') }}", CUSTOMERS_CSV)
+
+
+def _model(
+    name: str,
+    sql: str | None,
+    columns: dict[str, dict[str, Any]] | None = None,
+    language: str = "sql",
+    contract: bool = False,
+) -> dict[str, Any]:
+    return {
+        "unique_id": f"model.lp.{name}",
+        "resource_type": "model",
+        "name": name,
+        "package_name": "lp",
+        "language": language,
+        "original_file_path": f"models/{name}.{'py' if language == 'python' else 'sql'}",
+        "relation_name": _relation(name),
+        "compiled_code": _render(sql) if sql is not None else None,
+        "config": {"contract": {"enforced": contract}},
+        "columns": {
+            column: {"name": column, "meta": meta, "config": {"meta": meta}}
+            for column, meta in (columns or {}).items()
+        },
+    }
+
+
+def _source() -> dict[str, Any]:
+    return {
+        "unique_id": "source.lp.marketing.customers",
+        "resource_type": "source",
+        "source_name": "marketing",
+        "name": "customers",
+        "relation_name": CUSTOMERS_CSV,
+        "columns": {
+            column: {
+                "name": column,
+                "meta": {"leakage_role": role} if role else {},
+                "config": {"meta": {"leakage_role": role} if role else {}},
+            }
+            for column, role in SOURCE_ROLES.items()
+        },
+    }
+
+
+FEATURE_META = {
+    "customer_id": {"feature_role": "identifier"},
+    "conversion": {"feature_role": "target"},
+}
+
+
+def _project(
+    features_sql: str | None = None,
+    feature_columns: dict[str, dict[str, Any]] | None = None,
+    *extra: dict[str, Any],
+    language: str = "sql",
+) -> Project:
+    nodes = [
+        _model("stg_customers", STG_CUSTOMERS),
+        _model("int_customers", INT_CUSTOMERS),
+        *extra,
+    ]
+    if features_sql is not None or language != "sql":
+        columns = {**FEATURE_META, **(feature_columns or {})}
+        nodes.append(_model("ml_features", features_sql, columns, language=language))
+    manifest = {
+        "nodes": {node["unique_id"]: node for node in nodes},
+        "sources": {"source.lp.marketing.customers": _source()},
+    }
+    return load_project(manifest)
+
+
+def _features(sql: str, columns: dict[str, dict[str, Any]] | None = None, *extra) -> list:
+    return trace_model(_project(sql, columns, *extra), "ml_features")
+
+
+def _reached(rows, feature: str, dependency: str = "value") -> set[str]:
+    """source.table.column labels a feature reaches, by value (or filter)."""
+    return {
+        row.source.label
+        for row in rows
+        if row.feature == feature and row.source and row.dependency == dependency
+    }
+
+
+def _by_feature(violations: list[Violation]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for violation in violations:
+        out.setdefault(violation.column, []).append(violation.kind)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Value lineage and the seed document's leaks
+
+
+def test_clean_feature_through_two_models_with_its_path():
+    rows = _features(
+        """
+        select
+            customer_id,
+            ad_spend / (website_visits + 1) as cpa_v2,
+            conversion
+        from {{ ref('int_customers') }}
+        """
+    )
+    assert _reached(rows, "cpa_v2") == {
+        "marketing.customers.AdSpend",
+        "marketing.customers.WebsiteVisits",
+    }
+    (ad_spend,) = [
+        r
+        for r in rows
+        if r.feature == "cpa_v2"
+        and r.source
+        and r.source.column == "AdSpend"
+        and r.dependency == "value"
+    ]
+    assert ad_spend.path == (
+        "ml_features.cpa_v2 <- int_customers.ad_spend <- stg_customers.ad_spend"
+        " <- source marketing.customers.AdSpend"
+    )
+    assert ad_spend.leakage_role is None
+    assert check_features(rows) == []  # conversion is the declared target, customer_id the id
+
+
+def test_copy_of_the_target_fails_with_the_path():
+    rows = _features(
+        "select customer_id, conversion, conversion as converted_copy"
+        " from {{ ref('int_customers') }}"
+    )
+    violations = check_features(rows)
+    assert [v.message for v in violations] == [
+        "ml_features.converted_copy reaches marketing.customers.Conversion (target) via "
+        "ml_features.converted_copy <- int_customers.conversion <- stg_customers.conversion"
+        " <- source marketing.customers.Conversion"
+    ]
+    assert violations[0].kind == "leak"
+    assert violations[0].leakage_role == "target"
+
+
+def test_cpa_proxy_reaches_the_target():
+    rows = _features(
+        "select customer_id, ad_spend / (conversion + 1) as cpa_proxy"
+        " from {{ ref('int_customers') }}"
+    )
+    assert _reached(rows, "cpa_proxy") == {
+        "marketing.customers.AdSpend",
+        "marketing.customers.Conversion",
+    }
+    assert _by_feature(check_features(rows)) == {"cpa_proxy": ["leak"]}
+
+
+def test_roi_proxy_reaches_the_target_derived_column():
+    rows = _features(
+        "select customer_id, conversion_rate * income / ad_spend as roi_proxy,"
+        " click_rate * income / ad_spend as roi_v2"
+        " from (select *, website_visits / 100.0 as click_rate"
+        " from {{ ref('int_customers') }}) as c"
+    )
+    (violation,) = check_features(rows)
+    assert violation.column == "roi_proxy"
+    assert violation.leakage_role == "target_derived"
+    assert violation.source == "marketing.customers.ConversionRate"
+    assert _reached(rows, "roi_v2") == {
+        "marketing.customers.WebsiteVisits",
+        "marketing.customers.Income",
+        "marketing.customers.AdSpend",
+    }
+
+
+def test_naive_window_target_encoding_reaches_the_target():
+    rows = _features(
+        """
+        select
+            customer_id,
+            avg(conversion) over (partition by campaign_channel) as channel_conversion_rate,
+            count(*) over (partition by campaign_channel) as channel_customers
+        from {{ ref('int_customers') }}
+        """
+    )
+    assert _reached(rows, "channel_conversion_rate") == {
+        "marketing.customers.Conversion",
+        "marketing.customers.CampaignChannel",
+    }
+    assert _reached(rows, "channel_customers") == {"marketing.customers.CampaignChannel"}
+    assert _by_feature(check_features(rows)) == {"channel_conversion_rate": ["leak"]}
+
+
+def test_window_order_by_counts_as_value_lineage():
+    rows = _features(
+        "select customer_id, row_number() over (order by conversion desc) as rank_by_outcome"
+        " from {{ ref('int_customers') }}"
+    )
+    assert _reached(rows, "rank_by_outcome") == {"marketing.customers.Conversion"}
+
+
+def test_target_encoding_joined_from_an_aggregate_cte_is_caught():
+    rows = _features(
+        """
+        with
+
+        customers as (
+            select * from {{ ref('int_customers') }}
+        ),
+
+        channel_rates as (
+            select campaign_channel, avg(conversion) as conversion_rate_of_channel
+            from customers
+            group by campaign_channel
+        )
+
+        select
+            c.customer_id,
+            c.income as customer_income,
+            r.conversion_rate_of_channel as channel_rate
+        from customers as c
+        left join channel_rates as r
+            on c.campaign_channel = r.campaign_channel
+        """
+    )
+    assert _reached(rows, "customer_income") == {"marketing.customers.Income"}
+    assert _reached(rows, "channel_rate") == {"marketing.customers.Conversion"}
+    # the join key and the group-by key are filters, recorded but not value lineage
+    assert "marketing.customers.CampaignChannel" in _reached(rows, "channel_rate", "filter")
+    assert _by_feature(check_features(rows)) == {"channel_rate": ["leak"]}
+
+
+def test_scalar_subquery_over_the_target_is_caught():
+    rows = _features(
+        "select customer_id,"
+        " income / (select avg(conversion) from {{ ref('int_customers') }}) as income_per_rate"
+        " from {{ ref('int_customers') }}"
+    )
+    assert "marketing.customers.Conversion" in _reached(rows, "income_per_rate")
+
+
+def test_post_outcome_column_fails():
+    rows = _features(
+        "select customer_id, cast(refunded_after_30d as integer) as was_refunded"
+        " from {{ ref('int_customers') }}"
+    )
+    (violation,) = check_features(rows)
+    assert violation.message.startswith(
+        "ml_features.was_refunded reaches marketing.customers.RefundedAfter30d (post_outcome) via"
+    )
+
+
+def test_case_condition_is_value_lineage():
+    rows = _features(
+        """
+        select
+            customer_id,
+            case when conversion = 1 then 'converted' else income::varchar end as segment,
+            case when income > 50000 then 'high' else 'low' end as income_band
+        from {{ ref('int_customers') }}
+        """
+    )
+    assert _reached(rows, "segment") == {
+        "marketing.customers.Conversion",
+        "marketing.customers.Income",
+    }
+    assert _reached(rows, "income_band") == {"marketing.customers.Income"}
+    assert _by_feature(check_features(rows)) == {"segment": ["leak"]}
+
+
+def test_coalesce_and_casts_and_lateral_alias():
+    rows = _features(
+        """
+        select
+            customer_id,
+            coalesce(income, ad_spend * 2)::double as income_or_spend,
+            income_or_spend + website_visits as combined
+        from {{ ref('int_customers') }}
+        """
+    )
+    assert _reached(rows, "income_or_spend") == {
+        "marketing.customers.Income",
+        "marketing.customers.AdSpend",
+    }
+    assert _reached(rows, "combined") == {
+        "marketing.customers.Income",
+        "marketing.customers.AdSpend",
+        "marketing.customers.WebsiteVisits",
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Filters
+
+
+def test_column_reached_only_through_where_is_a_filter_not_a_leak():
+    rows = _features(
+        """
+        select customer_id, income
+        from {{ ref('int_customers') }}
+        where conversion is not null and refunded_after_30d is not true
+        """
+    )
+    assert _reached(rows, "income") == {"marketing.customers.Income"}
+    assert {
+        "marketing.customers.Conversion",
+        "marketing.customers.RefundedAfter30d",
+        "marketing.customers.CustomerID",  # int_customers' own where
+    } <= _reached(rows, "income", "filter")
+    assert check_features(rows) == []
+    table = lineage_table(rows)
+    conversion = table[(table.feature == "income") & (table.source_column == "Conversion")]
+    assert conversion[["dependency", "status", "leakage_role"]].values.tolist() == [
+        ["filter", "clean", "target"]
+    ]
+    assert "only through a filter" in conversion.reason.iloc[0]
+    assert conversion.path.iloc[0] == (
+        "ml_features.income <- (filter) int_customers.conversion <- stg_customers.conversion"
+        " <- source marketing.customers.Conversion"
+    )
+
+
+def test_group_by_key_is_a_filter_for_the_aggregate():
+    rows = _features(
+        """
+        select campaign_channel, avg(income) as mean_income, count(*) as customers
+        from {{ ref('int_customers') }}
+        group by all
+        """
+    )
+    assert _reached(rows, "campaign_channel") == {"marketing.customers.CampaignChannel"}
+    assert _reached(rows, "mean_income") == {"marketing.customers.Income"}
+    assert _reached(rows, "customers") == set()
+    assert "marketing.customers.CampaignChannel" in _reached(rows, "mean_income", "filter")
+
+
+# --------------------------------------------------------------------------------------------
+# Stars, unions, joins, Python models: resolve or fail closed
+
+
+def test_select_star_over_a_traced_upstream_resolves():
+    rows = _features(
+        "with features as (select * exclude (conversion_rate, refunded_after_30d)"
+        " from {{ ref('int_customers') }}) select * from features"
+    )
+    assert [r.feature for r in rows if r.dependency == "value" and r.source] == [
+        "customer_id",
+        "income",
+        "campaign_channel",
+        "ad_spend",
+        "website_visits",
+        "conversion",
+    ]
+    assert _reached(rows, "income") == {"marketing.customers.Income"}
+    assert check_features(rows) == []
+
+
+def test_select_star_over_an_unknown_relation_fails_closed():
+    sql = 'select * from "lp"."other"."mystery_table"'
+    rows = _features(sql)
+    (violation,) = check_features(rows)
+    assert violation.kind == "unresolved"
+    assert violation.column == "*"
+    assert '"lp"."other"."mystery_table" is not a model, seed or source' in violation.message
+
+
+def test_named_column_of_an_unknown_relation_fails_closed_unless_allow_listed():
+    sql = 'select m.customer_id, m.score from "lp"."other"."mystery_table" as m'
+    rows = _features(sql)
+    assert _by_feature(check_features(rows)) == {"score": ["unresolved"]}
+
+    allowed = _features(
+        sql, {"score": {"leakage_allow": "vendor score, computed before the campaign"}}
+    )
+    assert check_features(allowed) == []
+    table = lineage_table(allowed)
+    score = table[table.feature == "score"]
+    assert score[["status", "reason"]].values.tolist() == [
+        ["allowed", "vendor score, computed before the campaign"]
+    ]
+
+
+def test_allow_list_needs_a_reason():
+    rows = _features(
+        "select customer_id, conversion as label_copy from {{ ref('int_customers') }}",
+        {"label_copy": {"leakage_allow": " "}},
+    )
+    assert sorted(v.kind for v in check_features(rows)) == ["invalid_meta", "leak"]
+    # an explicit allow list (model, column) -> reason overrides the yml
+    assert check_features(rows, {("ml_features", "label_copy"): "audit scenario A"}) == []
+
+
+def test_unknown_feature_role_is_reported_and_checked_as_a_feature():
+    rows = _features(
+        "select customer_id, conversion as outcome from {{ ref('int_customers') }}",
+        {"outcome": {"feature_role": "tagret"}},
+    )
+    assert sorted(v.kind for v in check_features(rows)) == ["invalid_meta", "leak"]
+
+
+def test_python_model_upstream_is_unresolved():
+    scores = _model("ml_vendor_scores", None, {"customer_id": {}, "score": {}}, language="python")
+    rows = _features(
+        """
+        select c.customer_id, c.income, s.score
+        from {{ ref('int_customers') }} as c
+        inner join {{ ref('ml_vendor_scores') }} as s
+            on c.customer_id = s.customer_id
+        """,
+        None,
+        scores,
+    )
+    violations = check_features(rows)
+    assert _by_feature(violations) == {"score": ["unresolved"]}
+    assert "ml_vendor_scores is a python model" in violations[0].message
+    assert violations[0].path == "ml_features.score <- ml_vendor_scores.score"
+
+
+def test_select_star_over_a_python_model_fails_closed():
+    scores = _model("ml_vendor_scores", None, {"customer_id": {}, "score": {}}, language="python")
+    rows = _features("select * from {{ ref('ml_vendor_scores') }}", None, scores)
+    kinds = _by_feature(check_features(rows))
+    # declared columns are listed, but a Python model's declaration is not a contract
+    assert kinds == {"score": ["unresolved"], "*": ["unresolved"]}
+
+
+def test_feature_table_that_is_a_python_model_is_unresolved():
+    project = _project(None, {"score": {}}, language="python")
+    rows = trace_model(project, "ml_features")
+    assert {v.column for v in check_features(rows)} == {"score", "*"}
+
+
+def test_union_reaches_both_branches():
+    other = _model(
+        "stg_partner_customers",
+        "select 1::bigint as customer_id, 10.0 as income, 0 as conversion",
+    )
+    rows = _features(
+        """
+        with
+
+        ours as (
+            select customer_id, income, conversion as label from {{ ref('int_customers') }}
+        ),
+
+        partners as (
+            select customer_id, income * 1.1 as income, ad_spend as label
+            from {{ ref('int_customers') }}
+        ),
+
+        final as (
+            select * from ours
+            union all
+            select * from partners
+        )
+
+        select * from final
+        """,
+        None,
+        other,
+    )
+    assert _reached(rows, "income") == {"marketing.customers.Income"}
+    assert _reached(rows, "label") == {
+        "marketing.customers.Conversion",
+        "marketing.customers.AdSpend",
+    }
+    assert _by_feature(check_features(rows)) == {"label": ["leak"]}
+
+
+def test_union_positions_not_names():
+    rows = _features(
+        """
+        select customer_id, income as amount from {{ ref('int_customers') }}
+        union all
+        select customer_id, conversion_rate from {{ ref('int_customers') }}
+        """
+    )
+    assert _reached(rows, "amount") == {
+        "marketing.customers.Income",
+        "marketing.customers.ConversionRate",
+    }
+    assert _by_feature(check_features(rows)) == {"amount": ["leak"]}
+
+
+def test_join_with_aliases_and_table_star():
+    rows = _features(
+        """
+        select
+            a.*,
+            b.ad_spend as peer_spend
+        from (select customer_id, income from {{ ref('int_customers') }}) as a
+        left join {{ ref('stg_customers') }} as b
+            on a.customer_id = b.customer_id + 1
+        """
+    )
+    assert _reached(rows, "income") == {"marketing.customers.Income"}
+    assert _reached(rows, "peer_spend") == {"marketing.customers.AdSpend"}
+    (path,) = [r.path for r in rows if r.feature == "peer_spend" and r.dependency == "value"]
+    assert (
+        path
+        == "ml_features.peer_spend <- stg_customers.ad_spend <- source marketing.customers.AdSpend"
+    )
+    assert check_features(rows) == []
+
+
+def test_ambiguous_unqualified_column_fails_closed():
+    rows = _features(
+        """
+        select a.customer_id, income
+        from {{ ref('int_customers') }} as a
+        inner join {{ ref('stg_customers') }} as b
+            on a.customer_id = b.customer_id
+        """
+    )
+    (violation,) = check_features(rows)
+    assert violation.kind == "unresolved"
+    assert "cannot tell which of a, b column income comes from" in violation.message
+
+
+def test_sql_sqlglot_cannot_parse_fails_closed():
+    rows = _features("select customer_id, (income from {{ ref('int_customers') }}")
+    assert {v.column for v in check_features(rows)} == {"*"}
+    assert "sqlglot cannot parse ml_features" in check_features(rows)[0].message
+
+
+def test_undeclared_source_column_is_unresolved():
+    rows = _features(
+        "with s as (select * from {{ source('marketing', 'customers') }})"
+        ' select "CustomerID" as customer_id, "Secret" as secret from s'
+    )
+    (violation,) = check_features(rows)
+    assert violation.column == "secret"
+    assert "source marketing.customers.secret is not declared in yml" in violation.message
+
+
+def test_contracted_model_declaration_closes_a_star():
+    contracted = _model(
+        "int_contracted",
+        'select * from "lp"."other"."mystery_table"',
+        {"customer_id": {}, "income": {}},
+        contract=True,
+    )
+    rows = _features("select * from {{ ref('int_contracted') }}", None, contracted)
+    assert sorted({r.feature for r in rows}) == ["customer_id", "income"]  # no '*' row
+    assert _by_feature(check_features(rows)) == {"income": ["unresolved"]}
+
+
+# --------------------------------------------------------------------------------------------
+# Table, error, loading
+
+
+def test_lineage_table_one_row_per_feature_and_source_column():
+    rows = _features(
+        """
+        select
+            customer_id,
+            conversion,
+            ad_spend / (conversion + 1) as cpa_proxy,
+            42 as constant_feature
+        from {{ ref('int_customers') }}
+        where conversion is not null
+        """
+    )
+    table = lineage_table(rows)
+    assert list(table.columns) == TABLE_COLUMNS
+    assert not table.duplicated(["model", "feature", "source_table", "source_column"]).any()
+
+    cpa = table[(table.feature == "cpa_proxy") & (table.dependency == "value")]
+    assert cpa.source_column.tolist() == ["AdSpend", "Conversion"]
+    assert cpa.leakage_role.fillna("").tolist() == ["", "target"]
+    assert cpa.status.tolist() == ["clean", "leak"]
+    # cpa_proxy also reaches Conversion through the where: the value row wins
+    assert len(table[(table.feature == "cpa_proxy") & (table.source_column == "Conversion")]) == 1
+
+    constant = table[(table.feature == "constant_feature") & (table.dependency == "value")]
+    assert constant.source_column.isna().tolist() == [True]
+    assert constant[["status", "path"]].values.tolist() == [
+        ["clean", "ml_features.constant_feature"]
+    ]
+    assert set(table[table.feature == "conversion"].status) == {"not_a_feature"}
+    assert set(table[table.feature == "customer_id"].feature_role) == {"identifier"}
+
+
+def test_assert_no_leaks_raises_with_one_line_per_violation():
+    rows = _features(
+        "select customer_id, conversion as a, conversion_rate as b from {{ ref('int_customers') }}"
+    )
+    violations = check_features(rows)
+    with pytest.raises(LeakageError) as raised:
+        assert_no_leaks(violations)
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "leakage guard: 2 feature column problem(s)"
+    assert lines[1:] == [v.message for v in violations]
+    assert raised.value.violations == violations
+    assert_no_leaks([])  # nothing to raise
+
+
+def test_compiled_sql_from_target_reads_the_compiled_files(tmp_path: Path):
+    project = _project("select customer_id, income from {{ ref('int_customers') }}")
+    manifest = {
+        "nodes": {
+            "model.lp.ml_features": {
+                "resource_type": "model",
+                "package_name": "lp",
+                "language": "sql",
+                "original_file_path": "models/ml/ml_features.sql",
+            },
+            "model.lp.py_model": {
+                "resource_type": "model",
+                "package_name": "lp",
+                "language": "python",
+                "original_file_path": "models/ml/py_model.py",
+            },
+        }
+    }
+    compiled = tmp_path / "compiled" / "lp" / "models" / "ml" / "ml_features.sql"
+    compiled.parent.mkdir(parents=True)
+    compiled.write_text("select 1 as one")
+    assert compiled_sql_from_target(tmp_path, manifest) == {
+        "model.lp.ml_features": "select 1 as one"
+    }
+    assert project.resolve("ml_features").unique_id == "model.lp.ml_features"
+
+
+def test_correlated_subquery_target_encoding_is_caught():
+    rows = _features(
+        """
+        select
+            c.customer_id,
+            (
+                select avg(o.conversion)
+                from {{ ref('int_customers') }} as o
+                where o.campaign_channel = c.campaign_channel
+            ) as channel_rate
+        from {{ ref('int_customers') }} as c
+        """
+    )
+    assert "marketing.customers.Conversion" in _reached(rows, "channel_rate")
+    assert _by_feature(check_features(rows)) == {"channel_rate": ["leak"]}
+
+
+def test_except_right_side_only_filters():
+    rows = _features(
+        """
+        select customer_id, income from {{ ref('int_customers') }}
+        except
+        select customer_id, conversion_rate from {{ ref('int_customers') }}
+        """
+    )
+    assert _reached(rows, "income") == {"marketing.customers.Income"}
+    assert "marketing.customers.ConversionRate" in _reached(rows, "income", "filter")
+    assert check_features(rows) == []
+
+
+def test_relation_names_match_as_written_not_by_bare_name():
+    rows = _features('select s.customer_id, s.income from "elsewhere"."main"."stg_customers" as s')
+    assert _by_feature(check_features(rows)) == {"income": ["unresolved"]}
+    rows = _features("select s.customer_id, s.income from main.stg_customers as s")
+    assert _reached(rows, "income") == {"marketing.customers.Income"}
+
+
+# --------------------------------------------------------------------------------------------
+# The real project, compiled by dbt into a scratch target
+
+
+@pytest.fixture(scope="session")
+def compiled_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    result = run_dbt(["compile"], tmp_path_factory.mktemp("lineage"))
+    assert result.ok, result.output[-3000:]
+    return result.target_path
+
+
+@pytest.mark.dbt
+def test_real_project_int_customers_imputed(compiled_project: Path):
+    started = time.perf_counter()
+    project = load_target(compiled_project)
+    rows = trace_model(project, "int_customers_imputed") + trace_model(
+        project, "int_accounts_split"
+    )
+    elapsed = time.perf_counter() - started
+    assert elapsed < 5, f"lineage of two models took {elapsed:.1f}s"
+
+    assert "marketing.customers.ClickThroughRate" in _reached(rows, "click_through_rate")
+    assert "marketing.customers.ClickThroughRate" in _reached(rows, "is_click_through_rate_imputed")
+    assert _reached(rows, "conversion") == {"marketing.customers.Conversion"}
+    assert _reached(rows, "conversion_rate") == {"marketing.customers.ConversionRate"}
+    assert _reached(rows, "ad_spend_capped") == {
+        "marketing.customers.AdSpend",
+        "marketing.customers_scoring.AdSpend",
+    }
+    # the stratified split is computed from the target (partition by conversion)
+    assert "marketing.customers.Conversion" in _reached(rows, "split")
+    # imputation medians come from split = 'train' rows: a filter, not value lineage
+    assert "marketing.customers.Conversion" in _reached(rows, "click_through_rate", "filter")
+    assert "b2b.accounts.response_flag" in _reached(rows, "split")
+
+    (path,) = [
+        r.path
+        for r in rows
+        if r.feature == "conversion"
+        and r.model == "int_customers_imputed"
+        and r.dependency == "value"
+    ]
+    assert path == (
+        "int_customers_imputed.conversion <- int_customers_split.conversion"
+        " <- stg_marketing__customers.conversion"
+        " <- base_marketing__customers_validated.conversion"
+        " <- source marketing.customers.Conversion"
+    )
+    leaks = {(v.model, v.column, v.leakage_role) for v in check_features(rows)}
+    # an intermediate model is not a feature table: its target and split columns are undeclared
+    assert leaks >= {
+        ("int_customers_imputed", "conversion", "target"),
+        ("int_customers_imputed", "conversion_rate", "target_derived"),
+        ("int_customers_imputed", "split", "target"),
+        ("int_accounts_split", "response_flag", "target"),
+        ("int_accounts_split", "split", "target"),
+    }
+    honest = {"click_through_rate", "pages_per_visit", "ad_spend_capped", "income", "region"}
+    assert not {column for _, column, _ in leaks} & honest
+    assert not any(r.unresolved for r in rows)
