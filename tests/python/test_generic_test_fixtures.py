@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from dbt_runner import PROJECT_ROOT, run_dbt
 
 pytestmark = pytest.mark.dbt
@@ -38,4 +39,6 @@ def test_every_generic_test_catches_its_bad_fixture(tmp_path: Path) -> None:
         for node in tests.values()
         if node["config"]["meta"]["expect"] == "fail"
     }
-    assert generic_tests <= proven, f"generic tests with no failing fixture: {generic_tests - proven}"
+    assert generic_tests <= proven, (
+        f"generic tests with no failing fixture: {generic_tests - proven}"
+    )
