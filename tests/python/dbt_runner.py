@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -40,14 +41,26 @@ class DbtResult:
         return json.loads((self.target_path / "manifest.json").read_text())
 
 
+def copy_project(target: Path) -> Path:
+    """A copy of the dbt project to edit in a test (the Python package stays the installed one)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy(PROJECT_ROOT / name, target / name)
+    for name in ("models", "macros", "seeds", "fixtures", "tests/generic"):
+        shutil.copytree(PROJECT_ROOT / name, target / name)
+    return target
+
+
 def run_dbt(
     args: list[str],
     workdir: Path,
     raw_dir: Path | None = None,
     dbt_vars: dict[str, Any] | None = None,
     timeout: int = 900,
+    project_dir: Path = PROJECT_ROOT,
 ) -> DbtResult:
-    """Run `dbt <args>` from the project root with a scratch warehouse and target in `workdir`."""
+    """Run `dbt <args>` from `project_dir` (the repository by default, or a copy a test has
+    edited) with a scratch warehouse and target in `workdir`."""
     workdir.mkdir(parents=True, exist_ok=True)
     merged_vars = dict(dbt_vars or {})
     if raw_dir is not None:
@@ -58,14 +71,14 @@ def run_dbt(
     env = {
         **os.environ,
         "LEAKPROOF_WAREHOUSE": str(workdir / "leakproof.duckdb"),
-        "DBT_PROFILES_DIR": str(PROJECT_ROOT),
+        "DBT_PROFILES_DIR": str(project_dir),
         "DBT_LOG_PATH": str(workdir / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "NO_COLOR": "1",
     }
     completed = subprocess.run(
         command,
-        cwd=PROJECT_ROOT,
+        cwd=project_dir,
         env=env,
         capture_output=True,
         text=True,

@@ -61,7 +61,8 @@ def test_demo_data_every_raw_row_is_accounted_for(demo_raw_dir: Path, tmp_path: 
         _, rows = read_rows(demo_raw_dir / f"{table}.csv")
         assert raw == len(rows), table
         assert raw == staged + quarantined + collapsed, table
-        assert quarantined > 0 and collapsed > 0, f"{table}: the demo data carries faults"
+    raw, staged, quarantined, collapsed = accounting["customers"]
+    assert quarantined > 0 and collapsed > 0, "the demo data carries faults"
     conservation = [
         status
         for unique_id, status in result.statuses().items()
@@ -236,21 +237,41 @@ def test_fewer_categories_reordered_columns_still_build(demo_raw_dir: Path, tmp_
 
 
 def test_parquet_input_stages_the_same_rows(
-    demo_raw_dir: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    """Parquet keeps numbers typed, so it carries every fault but unparseable text: the rows the
+    CSV quarantines as unparseable_value are staged from Parquet; everything else is identical."""
     from leakproof.generate import generate
 
-    parquet_dir = tmp_path_factory.mktemp("raw_parquet")
-    generate(parquet_dir, rows=2000, seed=1, b2b_rows=600, fmt="parquet", truth=False)
-    csv_dir = tmp_path_factory.mktemp("raw_csv")
-    generate(csv_dir, rows=2000, seed=1, b2b_rows=600, fmt="csv", truth=False)
-    counts = {}
-    for fmt, directory in [("parquet", parquet_dir), ("csv", csv_dir)]:
+    outcomes = {}
+    for fmt in ("parquet", "csv"):
+        directory = tmp_path_factory.mktemp(f"raw_{fmt}")
+        generate(directory, rows=2000, seed=1, b2b_rows=600, fmt=fmt, truth=False)
         result = run_dbt(STAGING, tmp_path / fmt, raw_dir=directory, dbt_vars={"raw_format": fmt})
         assert result.ok, result.output[-3000:]
-        counts[fmt] = query(
-            result,
-            "select table_name, raw_rows, staged_rows from marts.fct_source_row_accounting "
-            "order by table_name",
-        )
-    assert counts["parquet"] == counts["csv"]
+        outcomes[fmt] = {
+            "accounting": query(
+                result,
+                "select table_name, raw_rows, staged_rows + quarantined_rows "
+                "from marts.fct_source_row_accounting order by table_name",
+            ),
+            "staged": query(
+                result,
+                "select table_name, staged_rows from marts.fct_source_row_accounting "
+                "order by table_name",
+            ),
+            "unparseable": dict(
+                query(
+                    result,
+                    "select table_name, sum(quarantined_rows) from marts.fct_quarantine_reasons "
+                    "where quarantine_reason_code = 'unparseable_value' group by table_name",
+                )
+            ),
+        }
+    assert outcomes["parquet"]["accounting"] == outcomes["csv"]["accounting"]
+    assert outcomes["parquet"]["unparseable"] == {}
+    assert outcomes["csv"]["unparseable"], "the CSV carries unparseable numbers"
+    for (table, parquet_staged), (_, csv_staged) in zip(
+        outcomes["parquet"]["staged"], outcomes["csv"]["staged"], strict=True
+    ):
+        assert parquet_staged == csv_staged + outcomes["csv"]["unparseable"].get(table, 0), table
