@@ -1000,3 +1000,79 @@ def lineage_table(
         na_position="first",
     )
     return order.drop(columns="_value_first").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The guard over a whole project
+
+
+def feature_tables(manifest: Mapping[str, Any]) -> list[str]:
+    """Unique ids of the models the guard protects: config meta `leakage_guard: features`."""
+    return sorted(
+        unique_id
+        for unique_id, node in (manifest.get("nodes") or {}).items()
+        if node.get("resource_type") == "model"
+        and ((node.get("config") or {}).get("meta") or {}).get("leakage_guard") == "features"
+    )
+
+
+def fresh_compiled_sql(
+    target_path: Path, manifest: Mapping[str, Any], project_dir: Path
+) -> dict[str, str]:
+    """Compiled SQL from the target directory, leaving out any file older than the model file it
+    was compiled from (a partial build can leave stale files behind); a model left out cannot be
+    traced, so the guard fails closed on it."""
+    compiled = compiled_sql_from_target(target_path, manifest)
+    fresh: dict[str, str] = {}
+    for unique_id, sql in compiled.items():
+        node = manifest["nodes"][unique_id]
+        compiled_file = (
+            Path(target_path) / "compiled" / node["package_name"] / node["original_file_path"]
+        )
+        model_file = Path(project_dir) / node["original_file_path"]
+        if not model_file.exists() or compiled_file.stat().st_mtime >= model_file.stat().st_mtime:
+            fresh[unique_id] = sql
+    return fresh
+
+
+def _violation_key(model: str, feature: str, source: str | None) -> tuple[str, str, str | None]:
+    return (model, feature, source)
+
+
+def guard_table(project: Project, models: Iterable[str]) -> pd.DataFrame:
+    """`ml_feature_lineage` for several feature tables, with a one-line `message` on every row
+    the guard rejects (status leak or unresolved) naming the model, the column and the path."""
+    frames = []
+    for model in models:
+        rows = trace_model(project, model)
+        table = lineage_table(rows)
+        messages = {}
+        for violation in check_features(rows):
+            source = violation.source if violation.kind == "leak" else None
+            messages[_violation_key(violation.model, violation.column, source)] = violation.message
+        sources = (
+            table["source_name"] + "." + table["source_table"] + "." + table["source_column"]
+        ).where(table["status"] == "leak")
+        keys = [
+            _violation_key(row_model, feature, source if isinstance(source, str) else None)
+            for row_model, feature, source in zip(
+                table["model"], table["feature"], sources, strict=True
+            )
+        ]
+        rejected = table["status"].isin(["leak", "unresolved"])
+        table["message"] = [
+            messages.get(key) if is_rejected else None
+            for key, is_rejected in zip(keys, rejected, strict=True)
+        ]
+        frames.append(table)
+    if not frames:
+        return pd.DataFrame(columns=[*TABLE_COLUMNS, "message"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def feature_lineage_from_target(target_path: Path, project_dir: Path) -> pd.DataFrame:
+    """The guard as dbt runs it: the manifest and compiled SQL dbt wrote to `target_path` during
+    this invocation, every model with `leakage_guard: features` traced."""
+    manifest = json.loads((Path(target_path) / "manifest.json").read_text())
+    project = load_project(manifest, fresh_compiled_sql(Path(target_path), manifest, project_dir))
+    return guard_table(project, feature_tables(manifest))

@@ -81,7 +81,7 @@ scoring_split as (
         loyalty_points,
         advertising_platform,
         advertising_tool,
-        cast(null as integer) as conversion,
+        cast(null as integer) as conversion,  -- noqa: RF04
         'score' as split
     from scoring_customers
 
