@@ -54,6 +54,6 @@ final as (
 select * from final
     {%- endset -%}
     {{ leakproof_log_failures(sql,
-        model.identifier ~ ".{0} is NULL in a way that predicts " ~ target ~ " (AUC {1:.4f}, ceiling " ~ ceiling ~ ")") }}
+        "LEAKAGE GUARD: " ~ model.identifier ~ ".{0} is NULL in a way that predicts " ~ target ~ " (AUC {1:.4f}, ceiling " ~ ceiling ~ ")") }}
     {{ sql }}
 {% endtest %}

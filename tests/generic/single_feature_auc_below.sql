@@ -94,6 +94,6 @@ final as (
 select * from final
     {%- endset -%}
     {{ leakproof_log_failures(sql,
-        model.identifier ~ ".{0} alone predicts " ~ target ~ " with AUC {1:.4f} (ceiling " ~ ceiling ~ ")") }}
+        "LEAKAGE GUARD: " ~ model.identifier ~ ".{0} alone predicts " ~ target ~ " with AUC {1:.4f} (ceiling " ~ ceiling ~ ")") }}
     {{ sql }}
 {% endtest %}

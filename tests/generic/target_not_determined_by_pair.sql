@@ -140,6 +140,6 @@ final as (
 select * from final
     {%- endset -%}
     {{ leakproof_log_failures(sql,
-        model.identifier ~ ".{0} and {1} together determine " ~ target ~ " (their {2} takes few values, each with one outcome)") }}
+        "LEAKAGE GUARD: " ~ model.identifier ~ ".{0} and {1} together determine " ~ target ~ " (their {2} takes few values, each with one outcome)") }}
     {{ sql }}
 {% endtest %}

@@ -16,8 +16,8 @@ from leakproof.generate import generate
 
 # Small enough for a quick suite, large enough that every channel x platform cell and every
 # B2B wave has rows. The full-size statistics are checked in test_generate.py.
-TEST_ROWS = 6000
-TEST_B2B_ROWS = 3000
+TEST_ROWS = 15000
+TEST_B2B_ROWS = 8000
 
 
 @pytest.fixture(scope="session")

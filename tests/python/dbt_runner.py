@@ -65,6 +65,7 @@ def run_dbt(
     merged_vars = dict(dbt_vars or {})
     if raw_dir is not None:
         merged_vars.setdefault("raw_dir", str(raw_dir))
+    merged_vars.setdefault("artifact_dir", str(workdir / "artifacts"))
     command = [str(DBT), *args, "--target-path", str(workdir / "target")]
     if merged_vars:
         command += ["--vars", json.dumps(merged_vars)]

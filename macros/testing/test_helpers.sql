@@ -42,12 +42,12 @@
 
 {#- Print one line per failing row of a test's query before dbt runs it, so the build log names
     the offending column(s), not only a count. `template` is a format string over the row's
-    columns, e.g. "features.{0} alone predicts the target (AUC {1:.3f})". -#}
+    columns, e.g. "LEAKAGE GUARD: features.{0} alone predicts the target (AUC {1:.3f})". -#}
 {% macro leakproof_log_failures(sql, template) -%}
     {#- only when tests really run (not on dbt compile / docs, when the table may not exist) -#}
     {%- if execute and flags.WHICH in ['build', 'test'] -%}
         {%- for row in run_query(sql) -%}
-            {%- do log("LEAKAGE GUARD: " ~ template.format(*row), info=True) -%}
+            {%- do log(template.format(*row), info=True) -%}
         {%- endfor -%}
     {%- endif -%}
 {%- endmacro %}

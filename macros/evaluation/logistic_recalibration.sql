@@ -1,0 +1,82 @@
+{#-
+    Calibration intercept and slope of probabilities: the logistic regression
+    label ~ intercept + slope * logit(score), fitted by Newton-Raphson in plain SQL (one CTE per
+    iteration, starting from the identity 0 + 1 * logit). A perfectly calibrated score has
+    intercept 0 and slope 1; slope < 1 means over-confident scores. Scores are clipped to
+    [1e-12, 1 - 1e-12] before the logit. Yields CTEs `<name>_step_<k>`; the last one, named
+    `<name>`, has one row per `group_by` with calibration_intercept and calibration_slope.
+-#}
+{% macro logistic_recalibration(name, relation, group_by, label='label', score='score', iterations=12) -%}
+{{ name }}_points as (
+
+    select
+        {{ group_by | join(', ') }},
+        cast({{ label }} as double) as y,
+        ln(least(greatest({{ score }}, 1e-12), 1 - 1e-12))
+        - ln(1 - least(greatest({{ score }}, 1e-12), 1 - 1e-12)) as x
+    from {{ relation }}
+    where {{ label }} is not null
+
+),
+
+{{ name }}_step_0 as (
+
+    select distinct
+        {{ group_by | join(', ') }},
+        0.0 as intercept,
+        1.0 as slope
+    from {{ name }}_points
+
+),
+{% for step in range(1, iterations + 1) %}
+{{ name }}_sums_{{ step }} as (
+
+    select
+        {%- for column in group_by %}
+        points.{{ column }},
+        {%- endfor %}
+        previous.intercept,
+        previous.slope,
+        sum(points.y - 1 / (1 + exp(-(previous.intercept + previous.slope * points.x)))) as g0,
+        sum((points.y - 1 / (1 + exp(-(previous.intercept + previous.slope * points.x)))) * points.x)
+            as g1,
+        sum(
+            1 / (1 + exp(-(previous.intercept + previous.slope * points.x)))
+            * (1 - 1 / (1 + exp(-(previous.intercept + previous.slope * points.x))))
+        ) as h00,
+        sum(
+            1 / (1 + exp(-(previous.intercept + previous.slope * points.x)))
+            * (1 - 1 / (1 + exp(-(previous.intercept + previous.slope * points.x)))) * points.x
+        ) as h01,
+        sum(
+            1 / (1 + exp(-(previous.intercept + previous.slope * points.x)))
+            * (1 - 1 / (1 + exp(-(previous.intercept + previous.slope * points.x))))
+            * points.x * points.x
+        ) as h11
+    from {{ name }}_points as points
+    inner join {{ name }}_step_{{ step - 1 }} as previous
+        on
+            {%- for column in group_by %}
+            {{ "and " if not loop.first }}points.{{ column }} = previous.{{ column }}
+            {%- endfor %}
+    group by
+        {%- for column in group_by %}
+        points.{{ column }},
+        {%- endfor %}
+        previous.intercept,
+        previous.slope
+
+),
+
+{{ name }}{{ '_step_' ~ step if step < iterations else '' }} as (
+
+    -- Newton step: [intercept, slope] += H^-1 g, with the 2 x 2 inverse written out
+    select
+        {{ group_by | join(', ') }},
+        intercept + (h11 * g0 - h01 * g1) / nullif(h00 * h11 - h01 * h01, 0) as intercept,
+        slope + (h00 * g1 - h01 * g0) / nullif(h00 * h11 - h01 * h01, 0) as slope
+    from {{ name }}_sums_{{ step }}
+
+){{ "," if step < iterations }}
+{% endfor %}
+{%- endmacro %}

@@ -1,0 +1,19 @@
+"""ml_b2b_model: the registered b2b models, one row per model (the primary family's model of
+record and the other family for comparison). Trains them on the columns the leakage guard
+approved, or with var retrain: false reads the registered ones and trains nothing."""
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    from leakproof.models import registered_models, resolve
+
+    features = dbt.ref("ml_account_features").to_arrow_table().to_pandas()
+    lineage = dbt.ref("ml_feature_lineage").to_arrow_table().to_pandas()
+    return registered_models(
+        "b2b",
+        features,
+        lineage,
+        settings=dbt.config.get("model_settings"),
+        artifact_dir=resolve(dbt.config.get("artifact_dir")),
+        retrain=bool(dbt.config.get("retrain")),
+    )

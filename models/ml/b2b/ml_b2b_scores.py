@@ -1,0 +1,11 @@
+"""ml_b2b_scores: every row of ml_account_features (train, test and the rows to score) scored by the
+primary registered b2b model, loaded from its verified artifact."""
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    from leakproof.models import scores
+
+    features = dbt.ref("ml_account_features").to_arrow_table().to_pandas()
+    registry = dbt.ref("ml_b2b_model").to_arrow_table().to_pandas()
+    return scores(features, registry)

@@ -1,0 +1,192 @@
+"""The dbt ML layer end to end on the demo build: SQL evaluation equals scikit-learn, scores are
+reproducible, `retrain: false` scores without training, and a tampered artifact is refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+from scipy.stats import ks_2samp
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+from dbt_runner import DbtResult, run_dbt
+
+pytestmark = pytest.mark.dbt
+
+SCORING_MODELS = ["ml_marketing_model", "ml_b2b_model", "ml_marketing_scores", "ml_b2b_scores"]
+
+
+def test_sql_metrics_equal_scikit_learn(warehouse: duckdb.DuckDBPyConnection) -> None:
+    summary = warehouse.sql("select * from ml.ml_evaluation_summary").df()
+    assert set(summary["split"]) == {"train", "test"}
+    assert set(summary["use_case"]) == {"marketing", "b2b"}
+    for row in summary.itertuples():
+        rows = warehouse.sql(
+            "select label, score, raw_score, predicted_label from ml.ml_scored_rows "
+            f"where use_case = '{row.use_case}' and split = '{row.split}' and label is not null"
+        ).df()
+        y, p = rows["label"].to_numpy(dtype=int), rows["score"].to_numpy()
+        assert row.auc == pytest.approx(roc_auc_score(y, p), abs=1e-9)
+        assert row.pr_auc == pytest.approx(average_precision_score(y, p), abs=1e-9)
+        assert row.ks == pytest.approx(ks_2samp(p[y == 1], p[y == 0]).statistic, abs=1e-9)
+        assert row.brier == pytest.approx(brier_score_loss(y, p), abs=1e-9)
+        assert row.log_loss == pytest.approx(log_loss(y, p), abs=1e-9)
+        assert row.base_rate == pytest.approx(y.mean(), abs=1e-12)
+        predicted = rows["predicted_label"].to_numpy()
+        tp = int(((predicted == 1) & (y == 1)).sum())
+        f1 = (
+            2
+            * tp
+            / (2 * tp + ((predicted == 1) & (y == 0)).sum() + ((predicted == 0) & (y == 1)).sum())
+        )
+        assert row.f1_at_threshold == pytest.approx(f1, abs=1e-12)
+
+
+def test_calibration_fit_equals_an_unpenalised_logistic_regression(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    summary = warehouse.sql(
+        "select * from ml.ml_evaluation_summary where split = 'test' and use_case = 'b2b'"
+    ).df()
+    rows = warehouse.sql(
+        "select label, score from ml.ml_scored_rows "
+        "where use_case = 'b2b' and split = 'test' and label is not null"
+    ).df()
+    score = np.clip(rows["score"].to_numpy(), 1e-12, 1 - 1e-12)
+    x = np.log(score / (1 - score)).reshape(-1, 1)
+    fit = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(x, rows["label"].astype(int))
+    assert summary["calibration_slope"].iloc[0] == pytest.approx(fit.coef_[0][0], abs=1e-6)
+    assert summary["calibration_intercept"].iloc[0] == pytest.approx(fit.intercept_[0], abs=1e-6)
+
+
+def test_lift_and_calibration_tables_add_up(warehouse: duckdb.DuckDBPyConnection) -> None:
+    lift = warehouse.sql(
+        "select * from ml.ml_lift_by_decile where use_case = 'b2b' and split = 'test' "
+        "order by decile"
+    ).df()
+    assert lift["decile"].tolist() == list(range(1, 11))
+    assert lift["cumulative_gain"].iloc[-1] == pytest.approx(1.0)
+    assert lift["cumulative_gain"].is_monotonic_increasing
+    calibration = warehouse.sql(
+        "select sum(rows_in_bin) as n from ml.ml_calibration_bins where split = 'test'"
+    ).fetchall()
+    labelled = warehouse.sql(
+        "select count(*) from ml.ml_scored_rows where split = 'test' and label is not null"
+    ).fetchall()
+    assert calibration == labelled
+
+
+def test_scores_cover_every_feature_row_with_reason_codes(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    counts = warehouse.sql(
+        "select split, count(*) from ml.ml_marketing_scores group by split order by split"
+    ).fetchall()
+    features = warehouse.sql(
+        "select split, count(*) from features.ml_customer_features group by split order by split"
+    ).fetchall()
+    assert counts == features
+    assert {split for split, _ in counts} == {"score", "test", "train"}
+    missing_reasons = warehouse.sql(
+        "select count(*) from ml.ml_marketing_scores where reason_1 is null"
+    ).fetchall()
+    assert missing_reasons == [(0,)]
+
+
+def test_models_train_only_on_features_the_guard_approved(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    registry = warehouse.sql("select use_case, feature_list from ml.ml_model_registry").df()
+    approved = {
+        row[0]: set(row[1])
+        for row in warehouse.sql(
+            "select model, list(distinct feature) from ml.ml_feature_lineage "
+            "where feature_role = 'feature' group by model"
+        ).fetchall()
+    }
+    tables = {"marketing": "ml_customer_features", "b2b": "ml_account_features"}
+    for row in registry.itertuples():
+        used = set(json.loads(row.feature_list))
+        assert used <= approved[tables[row.use_case]]
+        assert "conversion_rate" not in used
+
+
+def copy_warehouse(build: DbtResult, workdir: Path) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(build.warehouse, workdir / "leakproof.duckdb")
+
+
+def scores_of(workdir: Path) -> list[tuple]:
+    with duckdb.connect(str(workdir / "leakproof.duckdb"), read_only=True) as connection:
+        return (
+            connection.sql(
+                "select use_case, customer_id, raw_logit, calibrated_probability, reason_1 "
+                "from ml.ml_marketing_scores order by customer_id, split"
+            ).fetchall()
+            + connection.sql(
+                "select use_case, account_id, raw_logit, calibrated_probability, reason_1 "
+                "from ml.ml_b2b_scores order by account_id, campaign_wave"
+            ).fetchall()
+        )
+
+
+def test_retraining_reproduces_identical_scores(
+    demo_build: DbtResult, demo_raw_dir: Path, tmp_path: Path
+) -> None:
+    copy_warehouse(demo_build, tmp_path)
+    result = run_dbt(["run", "--select", *SCORING_MODELS], tmp_path, raw_dir=demo_raw_dir)
+    assert result.ok, result.output[-3000:]
+    assert scores_of(tmp_path) == scores_of(demo_build.warehouse.parent)
+
+
+def test_retrain_false_scores_with_the_registered_model_and_trains_nothing(
+    demo_build: DbtResult, demo_raw_dir: Path, tmp_path: Path
+) -> None:
+    copy_warehouse(demo_build, tmp_path)
+    artifacts = demo_build.warehouse.parent / "artifacts"
+    before = sorted(p.relative_to(artifacts) for p in artifacts.rglob("*") if p.is_file())
+    result = run_dbt(
+        ["run", "--select", *SCORING_MODELS],
+        tmp_path,
+        raw_dir=demo_raw_dir,
+        dbt_vars={"retrain": False, "artifact_dir": str(artifacts)},
+    )
+    assert result.ok, result.output[-3000:]
+    after = sorted(p.relative_to(artifacts) for p in artifacts.rglob("*") if p.is_file())
+    assert before == after, "retrain: false must not write a model"
+    assert scores_of(tmp_path) == scores_of(demo_build.warehouse.parent)
+
+
+def test_a_tampered_artifact_is_refused_by_name(
+    demo_build: DbtResult, demo_raw_dir: Path, tmp_path: Path
+) -> None:
+    copy_warehouse(demo_build, tmp_path)
+    artifacts = tmp_path / "tampered_artifacts"
+    shutil.copytree(demo_build.warehouse.parent / "artifacts", artifacts)
+    model_file = next(artifacts.glob("marketing/*/model.joblib"))
+    with model_file.open("ab") as handle:
+        handle.write(b"\0")
+    # the registry points at the original paths; re-point it at the copies
+    current = artifacts / "marketing" / "current.json"
+    original = str(demo_build.warehouse.parent / "artifacts")
+    payload = json.loads(current.read_text())
+    for model in payload["models"]:
+        for key, value in model.items():
+            if isinstance(value, str) and value.startswith(original):
+                model[key] = str(artifacts) + value[len(original) :]
+    current.write_text(json.dumps(payload))
+    result = run_dbt(
+        ["run", "--select", "ml_marketing_model", "ml_marketing_scores"],
+        tmp_path,
+        raw_dir=demo_raw_dir,
+        dbt_vars={"retrain": False, "artifact_dir": str(artifacts)},
+    )
+    assert not result.ok
+    assert "model.joblib" in result.output
+    assert "sha256" in result.output
