@@ -37,18 +37,18 @@ build: $(STAMP) ## dbt build the whole DAG on $(RAW_DIR)
 run: data build ## the main job: install, generate demo data if absent, dbt build
 
 test: $(STAMP) ## lint, pytest, and a dbt build on a small generated dataset
-	$(BIN)/ruff check python tests/python
-	$(BIN)/ruff format --check python tests/python
+	$(BIN)/ruff check python tests/python models
+	$(BIN)/ruff format --check python tests/python models
 	$(BIN)/sqlfluff lint models
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff + sqlfluff
-	$(BIN)/ruff check python tests/python
+	$(BIN)/ruff check python tests/python models
 	$(BIN)/sqlfluff lint models
 
 format: $(STAMP) ## apply ruff format and sqlfluff fix
-	$(BIN)/ruff format python tests/python
-	$(BIN)/ruff check --fix python tests/python
+	$(BIN)/ruff format python tests/python models
+	$(BIN)/ruff check --fix python tests/python models
 	$(BIN)/sqlfluff fix models
 
 clean: ## remove generated data, warehouses and dbt artifacts (keeps .venv)

@@ -1,5 +1,5 @@
-"""ml_b2b_scores: every row of ml_account_features (train, test and the rows to score) scored by the
-primary registered b2b model, loaded from its verified artifact."""
+"""ml_b2b_scores: every row of ml_account_features (train, test and the rows to score) scored
+by the primary registered b2b model, loaded from its verified artifact."""
 
 
 def model(dbt, session):

@@ -1,5 +1,5 @@
-"""ml_model_cv_folds: the table of that name saved with each use case's primary model at training time,
-read back from its verified artifact (so it always describes the registered model)."""
+"""ml_model_cv_folds: the table of that name saved with each use case's primary model at
+training time, read back from its verified artifact (it always describes the registered model)."""
 
 
 def model(dbt, session):

@@ -17,6 +17,7 @@ def model(dbt, session):
     dbt.ref("ml_account_features")
 
     from dbt.flags import get_flags
+
     from leakproof.lineage import feature_lineage_from_target
 
     flags = get_flags()

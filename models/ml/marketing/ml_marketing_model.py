@@ -1,6 +1,6 @@
-"""ml_marketing_model: the registered marketing models, one row per model (the primary family's model of
-record and the other family for comparison). Trains them on the columns the leakage guard
-approved, or with var retrain: false reads the registered ones and trains nothing."""
+"""ml_marketing_model: the registered marketing models, one row per model (the primary family's
+model of record and the other family for comparison). Trains them on the columns the leakage
+guard approved, or with var retrain: false reads the registered ones and trains nothing."""
 
 
 def model(dbt, session):

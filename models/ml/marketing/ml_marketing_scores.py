@@ -1,5 +1,5 @@
-"""ml_marketing_scores: every row of ml_customer_features (train, test and the rows to score) scored by the
-primary registered marketing model, loaded from its verified artifact."""
+"""ml_marketing_scores: every row of ml_customer_features (train, test and the rows to score)
+scored by the primary registered marketing model, loaded from its verified artifact."""
 
 
 def model(dbt, session):
