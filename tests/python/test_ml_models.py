@@ -169,9 +169,9 @@ def test_a_tampered_artifact_is_refused_by_name(
     copy_warehouse(demo_build, tmp_path)
     artifacts = tmp_path / "tampered_artifacts"
     shutil.copytree(demo_build.warehouse.parent / "artifacts", artifacts)
-    model_file = next(artifacts.glob("marketing/*/model.joblib"))
-    with model_file.open("ab") as handle:
-        handle.write(b"\0")
+    for model_file in artifacts.glob("marketing/*/model.joblib"):  # primary and comparison
+        with model_file.open("ab") as handle:
+            handle.write(b"\0")
     # the registry points at the original paths; re-point it at the copies
     current = artifacts / "marketing" / "current.json"
     original = str(demo_build.warehouse.parent / "artifacts")

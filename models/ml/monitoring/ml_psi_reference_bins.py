@@ -1,0 +1,43 @@
+"""ml_psi_reference_bins: the PSI reference bins of every use case's primary model, frozen at
+training - computed from the training split (features and calibrated score) and saved with the
+model's artifact with a sha256; with var retrain: false read back and verified, never recomputed."""
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    from leakproof.drift import frozen_reference_bins
+    from leakproof.models import resolve
+
+    registry = dbt.ref("ml_model_registry").to_arrow_table().to_pandas()
+    lineage = dbt.ref("ml_feature_lineage")
+    relations = {
+        "marketing": (
+            dbt.ref("ml_customer_features"),
+            dbt.ref("ml_marketing_scores"),
+            ("customer_id",),
+            "ml_customer_features",
+        ),
+        "b2b": (
+            dbt.ref("ml_account_features"),
+            dbt.ref("ml_b2b_scores"),
+            ("account_id", "campaign_wave"),
+            "ml_account_features",
+        ),
+    }
+    retrain = str(dbt.config.get("retrain")).lower() in ("true", "1")
+    inputs = {
+        use_case: (
+            (features.to_arrow_table().to_pandas(), scores.to_arrow_table().to_pandas(), ids, table)
+            if retrain
+            else None
+        )
+        for use_case, (features, scores, ids, table) in relations.items()
+    }
+    return frozen_reference_bins(
+        registry,
+        inputs,
+        artifact_dir=resolve(dbt.config.get("artifact_dir")),
+        retrain=retrain,
+        n_bins=int(dbt.config.get("psi_bins")),
+        lineage=lineage.to_arrow_table().to_pandas() if retrain else None,
+    )
