@@ -190,3 +190,41 @@ def test_a_tampered_artifact_is_refused_by_name(
     assert not result.ok
     assert "model.joblib" in result.output
     assert "sha256" in result.output
+
+
+def test_build_does_not_assume_a_low_base_rate_or_the_demo_categories(
+    demo_raw_dir: Path, tmp_path: Path
+) -> None:
+    """Most customers convert (the outcome flipped) and CampaignType is one constant value: the
+    whole DAG still builds, trains and evaluates."""
+    import csv
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("customers.csv", "customers_scoring.csv", "accounts.csv"):
+        shutil.copy(demo_raw_dir / name, raw / name)
+    for name in ("customers.csv", "customers_scoring.csv"):
+        with (raw / name).open(newline="") as handle:
+            rows = list(csv.reader(handle))
+        header = rows[0]
+        for row in rows[1:]:
+            row[header.index("CampaignType")] = "Awareness"
+            if "Conversion" in header and row[header.index("Conversion")] in ("0", "1"):
+                row[header.index("Conversion")] = str(1 - int(row[header.index("Conversion")]))
+        with (raw / name).open("w", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+
+    result = run_dbt(["build"], tmp_path / "run", raw_dir=raw)
+    assert result.ok, result.output[-3000:]
+    with duckdb.connect(str(result.warehouse), read_only=True) as connection:
+        summary = connection.sql(
+            "select base_rate, auc from ml.ml_evaluation_summary "
+            "where use_case = 'marketing' and split = 'test'"
+        ).fetchall()
+        types = connection.sql(
+            "select distinct campaign_type from features.ml_customer_features"
+        ).fetchall()
+    ((base_rate, auc),) = summary
+    assert base_rate > 0.95
+    assert 0.6 < auc < 0.85
+    assert types == [("Awareness",)]
