@@ -41,12 +41,23 @@ recommendations_by_scope as (
 
 ),
 
+{#- (segment_type, segment label expression, row filter): the overall row, every income tier and
+    age group, and the document's two segments - high income (the top income tier, above $80K)
+    and young adults (the first age group, 18-29). #}
+{%- set segments = [
+    ('overall', "'all customers'", 'true'),
+    ('income_tier', "coalesce(income_tier, '(missing)')", 'true'),
+    ('age_group', "coalesce(age_group, '(missing)')", 'true'),
+    ('document', "'high income'", "income_tier = '" ~ (var('income_tiers') | last).label ~ "'"),
+    ('document', "'young adults'", "age_group = '" ~ (var('age_groups') | first).label ~ "'"),
+] %}
+
 recommendations_in_segments as (
-
+    {% for segment_type, segment, row_filter in segments %}
     select
         scope,
-        'overall' as segment_type,
-        'all customers' as segment,
+        '{{ segment_type }}' as segment_type,
+        {{ segment }} as segment,
         recommended_channel_platform,
         current_probability,
         recommended_probability,
@@ -54,57 +65,9 @@ recommendations_in_segments as (
         true_current_probability,
         true_recommended_probability
     from recommendations_by_scope
-    union all
-    select
-        scope,
-        'income_tier' as segment_type,
-        coalesce(income_tier, '(missing)') as segment,
-        recommended_channel_platform,
-        current_probability,
-        recommended_probability,
-        has_truth,
-        true_current_probability,
-        true_recommended_probability
-    from recommendations_by_scope
-    union all
-    select
-        scope,
-        'age_group' as segment_type,
-        coalesce(age_group, '(missing)') as segment,
-        recommended_channel_platform,
-        current_probability,
-        recommended_probability,
-        has_truth,
-        true_current_probability,
-        true_recommended_probability
-    from recommendations_by_scope
-    union all
-    select
-        scope,
-        'document' as segment_type,
-        'high income' as segment,
-        recommended_channel_platform,
-        current_probability,
-        recommended_probability,
-        has_truth,
-        true_current_probability,
-        true_recommended_probability
-    from recommendations_by_scope
-    where income_tier = 'high'
-    union all
-    select
-        scope,
-        'document' as segment_type,
-        'young adults' as segment,
-        recommended_channel_platform,
-        current_probability,
-        recommended_probability,
-        has_truth,
-        true_current_probability,
-        true_recommended_probability
-    from recommendations_by_scope
-    where age_group = '18-29'
-
+    where {{ row_filter }}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
 ),
 
 segment_totals as (
