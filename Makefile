@@ -7,11 +7,13 @@ VENV       := .venv
 BIN        := $(VENV)/bin
 STAMP      := $(VENV)/.installed
 RAW_DIR    ?= data/raw
-TEST_DIR   := data/test_raw
-TEST_ROWS  ?= 6000
 DBT        := $(BIN)/dbt
+SERVING    := warehouse/serving.duckdb
+REPORT_DIR := reports
 
-.PHONY: help install data build run test lint format clean
+.PHONY: help install data build publish report run test lint format clean
+# Steps run in the order listed: publish must never start before build has succeeded.
+.NOTPARALLEL:
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -34,22 +36,28 @@ data: $(STAMP) ## generate the demo data into data/raw if absent
 build: $(STAMP) ## dbt build the whole DAG on $(RAW_DIR)
 	$(DBT) build --vars '{raw_dir: "$(RAW_DIR)"}'
 
-run: data build ## the main job: install, generate demo data if absent, dbt build
+publish: $(STAMP) ## copy the BI-facing tables of the last green build to warehouse/serving.duckdb
+	$(BIN)/leakproof publish --serving $(SERVING)
+
+report: $(STAMP) ## write the charts and reports/report.html from the serving copy
+	$(BIN)/leakproof report --serving $(SERVING) --out $(REPORT_DIR)
+
+run: data build publish report ## the main job: generate data if absent, dbt build, publish, report
 
 test: $(STAMP) ## lint, pytest, and a dbt build on a small generated dataset
 	$(BIN)/ruff check python tests/python models
 	$(BIN)/ruff format --check python tests/python models
-	$(BIN)/sqlfluff lint models
+	LEAKPROOF_WAREHOUSE=:memory: $(BIN)/sqlfluff lint models
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff + sqlfluff
 	$(BIN)/ruff check python tests/python models
-	$(BIN)/sqlfluff lint models
+	LEAKPROOF_WAREHOUSE=:memory: $(BIN)/sqlfluff lint models
 
 format: $(STAMP) ## apply ruff format and sqlfluff fix
 	$(BIN)/ruff format python tests/python models
 	$(BIN)/ruff check --fix python tests/python models
-	$(BIN)/sqlfluff fix models
+	LEAKPROOF_WAREHOUSE=:memory: $(BIN)/sqlfluff fix models
 
 clean: ## remove generated data, warehouses and dbt artifacts (keeps .venv)
-	rm -rf data warehouse target logs artifacts reports
+	rm -rf data target logs artifacts reports warehouse/*.duckdb warehouse/*.duckdb.wal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,89 @@ def _score(args: argparse.Namespace) -> int:
     return subprocess.run(command, check=False).returncode
 
 
+def _add_publish_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "publish",
+        help="publish the BI-facing tables of a green build to the serving copy",
+        description=(
+            "Copies the BI-facing schemas (marts, features, ml) of dbt's working DuckDB file into "
+            "a serving copy readable by DuckDB 1.4 clients, verifies it and swaps it in "
+            "atomically. Refuses, leaving the last good copy untouched, when the last dbt build "
+            "(its run_results.json) has an error, a failing test or a skipped node."
+        ),
+    )
+    parser.add_argument(
+        "--warehouse",
+        default=os.environ.get("LEAKPROOF_WAREHOUSE", "warehouse/leakproof.duckdb"),
+        help="dbt's working DuckDB file (default: $LEAKPROOF_WAREHOUSE or %(default)s)",
+    )
+    parser.add_argument(
+        "--serving", default="warehouse/serving.duckdb", help="the serving copy to write"
+    )
+    parser.add_argument(
+        "--run-results",
+        default="target/run_results.json",
+        help="the dbt run results that must be green (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="publish without checking the dbt run results"
+    )
+    parser.set_defaults(handler=_publish)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from leakproof.publish import PublishError, publish
+
+    try:
+        result = publish(
+            Path(args.warehouse),
+            Path(args.serving),
+            run_results=None if args.force else Path(args.run_results),
+        )
+    except PublishError as error:
+        print(f"leakproof publish: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"published {len(result.row_counts)} tables "
+        f"({sum(result.row_counts.values()):,} rows, {result.size_bytes / 1e6:.1f} MB) "
+        f"to {result.serving} in {result.seconds:.1f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _add_report_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="write PNG charts and a self-contained HTML report from the serving copy",
+        description=(
+            "Reads the serving copy read-only and writes the charts (calibration, lift and gain, "
+            "threshold sweep, channel x platform heatmap, PSI, B2B budget curve, policy "
+            "evaluation) as PNGs and one self-contained HTML page (report.html)."
+        ),
+    )
+    parser.add_argument(
+        "--serving", default="warehouse/serving.duckdb", help="the serving copy to read"
+    )
+    parser.add_argument("--out", default="reports", help="output directory (default: %(default)s)")
+    parser.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from leakproof.report import write_report
+
+    serving = Path(args.serving)
+    if not serving.is_file():
+        print(
+            f"leakproof report: no serving copy at {serving}; run `leakproof publish`",
+            file=sys.stderr,
+        )
+        return 1
+    page = write_report(serving, Path(args.out))
+    print(f"wrote {page}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="leakproof",
@@ -49,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     generate.add_parser(subparsers)
     _add_score_parser(subparsers)
+    _add_publish_parser(subparsers)
+    _add_report_parser(subparsers)
     return parser
 
 

@@ -1,0 +1,258 @@
+"""Publish the BI-facing tables of a green build as a read-only serving copy.
+
+dbt writes its working DuckDB file; BI tools never open it. After a green build, `publish` copies
+the BI-facing schemas (marts, features, ml, and reference if present) as plain tables into a
+temporary file written with DuckDB storage version v1.4.0 (what the DuckDB 1.4 / 1.5 libraries
+bundled by BI drivers can read), verifies it, fsyncs it and swaps it in with `os.replace`: a reader
+sees the old file or the new one, never a half-written one, and keeps its open handle (the old
+inode) across the swap. A build with an error or a failing test is never published.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+BI_SCHEMAS: tuple[str, ...] = ("marts", "features", "ml", "reference")
+# dbt internals that live in a BI schema but are not for BI: the Python training outputs (BI reads
+# the contracted ml_model_registry that wraps them), the leakage audit's deliberately leaky copy of
+# the features, and the evaluation view the SQL metrics are computed from.
+EXCLUDED_RELATIONS: frozenset[str] = frozenset(
+    {
+        "ml.ml_marketing_model",
+        "ml.ml_b2b_model",
+        "ml.ml_customer_features_leaky",
+        "ml.ml_scored_rows",
+    }
+)
+STORAGE_VERSION = "v1.4.0"
+# The DuckDB file header stores a storage version number after the "DUCK" magic; DuckDB 1.4 and
+# 1.5 read files up to number 67 (what STORAGE_VERSION 'v1.4.0' writes); DuckDB 2.0 writes 999.
+MAX_READABLE_HEADER_VERSION = 67
+BLOCKING_STATUSES = frozenset({"error", "fail", "runtime error", "skipped"})
+METADATA_TABLE = "_publish"
+
+
+class PublishError(RuntimeError):
+    """Publishing was refused or the copy failed verification; the serving copy is unchanged."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    serving: Path
+    row_counts: dict[str, int]
+    model_ids: list[str]
+    published_at: datetime
+    seconds: float
+    size_bytes: int
+
+
+def failed_nodes(run_results: Path) -> list[str]:
+    """The nodes of a dbt run_results.json whose status blocks publishing, as 'status: id'."""
+    results = json.loads(run_results.read_text())["results"]
+    return [
+        f"{result['status']}: {result['unique_id']}"
+        for result in results
+        if str(result["status"]).lower() in BLOCKING_STATUSES
+    ]
+
+
+def check_build(run_results: Path) -> None:
+    """Raise PublishError unless `run_results` records a build with no error, failure or skip."""
+    if not run_results.is_file():
+        raise PublishError(
+            f"no dbt run results at {run_results}: run `dbt build` first "
+            "(publish only copies a green build)"
+        )
+    failures = failed_nodes(run_results)
+    if failures:
+        shown = "\n  ".join(failures[:20])
+        more = f"\n  ... and {len(failures) - 20} more" if len(failures) > 20 else ""
+        raise PublishError(
+            f"refusing to publish: the last dbt build ({run_results}) did not succeed; "
+            f"the serving copy is left unchanged. {len(failures)} node(s):\n  {shown}{more}"
+        )
+
+
+def header_version(path: Path) -> int:
+    """The storage version number in a DuckDB file's header (after the 'DUCK' magic at byte 8)."""
+    with path.open("rb") as handle:
+        header = handle.read(20)
+    if header[8:12] != b"DUCK":
+        raise PublishError(f"{path} is not a DuckDB database file")
+    return int.from_bytes(header[12:20], "little")
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _source_relations(
+    connection: duckdb.DuckDBPyConnection, schemas: tuple[str, ...], excluded: frozenset[str]
+) -> list[tuple[str, str]]:
+    """(schema, name) of every table and view of the BI-facing schemas in the attached `src`,
+    less the `excluded` ('schema.name') internals."""
+    placeholders = ", ".join("?" for _ in schemas)
+    query = f"""
+        select schema_name, table_name as name from duckdb_tables()
+        where database_name = 'src' and schema_name in ({placeholders})
+        union all
+        select schema_name, view_name from duckdb_views()
+        where database_name = 'src' and not internal and schema_name in ({placeholders})
+        order by 1, 2
+    """
+    rows = connection.execute(query, [*schemas, *schemas]).fetchall()
+    return [(schema, name) for schema, name in rows if f"{schema}.{name}" not in excluded]
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _copy(
+    warehouse: Path,
+    temporary: Path,
+    schemas: tuple[str, ...],
+    excluded: frozenset[str],
+    published_at: datetime,
+) -> tuple[dict[str, int], list[str]]:
+    """Copy the BI-facing relations of `warehouse` into `temporary` in one transaction."""
+    connection = duckdb.connect()
+    try:
+        try:
+            connection.execute(f"attach '{warehouse}' as src (read_only)")
+        except duckdb.IOException as error:
+            raise PublishError(
+                f"cannot open the working warehouse {warehouse} read-only "
+                f"(is a dbt build still running?): {error}"
+            ) from error
+        connection.execute(f"attach '{temporary}' as serving (storage_version '{STORAGE_VERSION}')")
+        relations = _source_relations(connection, schemas, excluded)
+        if not relations:
+            raise PublishError(f"{warehouse} has no tables in the schemas {', '.join(schemas)}")
+        row_counts: dict[str, int] = {}
+        connection.execute("begin transaction")
+        for schema in sorted({schema for schema, _ in relations}):
+            connection.execute(f"create schema serving.{_quote(schema)}")
+        for schema, name in relations:
+            qualified = f"{_quote(schema)}.{_quote(name)}"
+            connection.execute(f"create table serving.{qualified} as from src.{qualified}")
+            count = connection.execute(f"select count(*) from serving.{qualified}").fetchone()
+            row_counts[f"{schema}.{name}"] = int(count[0]) if count else 0
+        model_ids: list[str] = []
+        if "ml.ml_model_registry" in row_counts:
+            model_ids = [
+                row[0]
+                for row in connection.execute(
+                    "select distinct model_id from serving.ml.ml_model_registry order by 1"
+                ).fetchall()
+            ]
+        connection.execute(
+            f"""
+            create table serving.main.{METADATA_TABLE} (
+                published_at timestamp, source_file varchar, table_schema varchar,
+                table_name varchar, row_count bigint, model_ids varchar, storage_version varchar
+            )
+            """
+        )
+        connection.executemany(
+            f"insert into serving.main.{METADATA_TABLE} values (?, ?, ?, ?, ?, ?, ?)",
+            [
+                [
+                    published_at.replace(tzinfo=None),
+                    str(warehouse),
+                    key.split(".", 1)[0],
+                    key.split(".", 1)[1],
+                    count,
+                    ",".join(model_ids),
+                    STORAGE_VERSION,
+                ]
+                for key, count in row_counts.items()
+            ],
+        )
+        connection.execute("commit")
+        connection.execute("checkpoint serving")
+        connection.execute("detach serving")
+    finally:
+        connection.close()
+    return row_counts, model_ids
+
+
+def verify(path: Path, row_counts: dict[str, int]) -> None:
+    """Open `path` read-only and check every table's row count and the storage version."""
+    version = header_version(path)
+    if version > MAX_READABLE_HEADER_VERSION:
+        raise PublishError(
+            f"{path} has storage version number {version}; DuckDB 1.4 clients read <= "
+            f"{MAX_READABLE_HEADER_VERSION}"
+        )
+    connection = duckdb.connect(str(path), read_only=True)
+    try:
+        for key, expected in row_counts.items():
+            schema, name = key.split(".", 1)
+            count = connection.execute(
+                f"select count(*) from {_quote(schema)}.{_quote(name)}"
+            ).fetchone()
+            actual = int(count[0]) if count else -1
+            if actual != expected:
+                raise PublishError(f"{path}: {key} has {actual} rows, expected {expected}")
+    finally:
+        connection.close()
+
+
+def publish(
+    warehouse: Path,
+    serving: Path,
+    run_results: Path | None = None,
+    schemas: tuple[str, ...] = BI_SCHEMAS,
+    excluded: frozenset[str] = EXCLUDED_RELATIONS,
+) -> PublishResult:
+    """Copy the BI-facing schemas of `warehouse` (less the `excluded` internals) to `serving`,
+    atomically.
+
+    With `run_results`, refuse (PublishError) unless that dbt build was green. The copy goes to
+    `<serving>.tmp`, is verified, fsynced and moved onto `serving` with `os.replace`; on any
+    failure the temporary file is removed and the last good `serving` is left untouched.
+    """
+    started = time.perf_counter()
+    if run_results is not None:
+        check_build(run_results)
+    if not warehouse.is_file():
+        raise PublishError(f"no working warehouse at {warehouse}: run `dbt build` first")
+    serving.parent.mkdir(parents=True, exist_ok=True)
+    temporary = serving.with_name(serving.name + ".tmp")
+    for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    published_at = datetime.now(UTC)
+    try:
+        row_counts, model_ids = _copy(
+            warehouse.resolve(), temporary, schemas, excluded, published_at
+        )
+        verify(temporary, row_counts)
+        _fsync(temporary)
+        # A write-ahead log left by someone opening the old copy read-write would be replayed
+        # onto the new file; readers open read-only and never write one.
+        serving.with_name(serving.name + ".wal").unlink(missing_ok=True)
+        os.replace(temporary, serving)
+        _fsync(serving.parent)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return PublishResult(
+        serving=serving,
+        row_counts=row_counts,
+        model_ids=model_ids,
+        published_at=published_at,
+        seconds=time.perf_counter() - started,
+        size_bytes=serving.stat().st_size,
+    )
