@@ -66,16 +66,9 @@ def test_sqlalchemy_connection_is_read_only(engine: sa.Engine, served: Path) -> 
     assert served.stat().st_mtime_ns == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "duckdb-engine 0.17 + SQLAlchemy >= 2.0.45 reflect columns through "
-        "pg_catalog.pg_collation, which DuckDB 2.0 lacks (duckdb/duckdb#22069, "
-        "Mause/duckdb_engine#1379); clients on SQLAlchemy < 2.0.45 are unaffected. Strict: it "
-        "fails once a fix lands, so docs/bi.md gets updated."
-    ),
-)
 def test_sqlalchemy_reflects_columns(engine: sa.Engine) -> None:
+    """What Superset does when a dataset is added (needs SQLAlchemy < 2.0.45 with DuckDB 2.0:
+    newer versions reflect through pg_catalog.pg_collation, which DuckDB 2.0 lacks)."""
     columns = sa.inspect(engine).get_columns("ml_model_registry", schema="ml")
     assert "model_id" in {column["name"] for column in columns}
 
