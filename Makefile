@@ -9,6 +9,8 @@ STAMP      := $(VENV)/.installed
 RAW_DIR    ?= data/raw
 DBT        := $(BIN)/dbt
 SERVING    := warehouse/serving.duckdb
+# A DuckDB 1.4 client (what BI drivers bundle) for the test that opens the serving copy with it.
+DUCKDB14   := .venv-duckdb14/bin/python
 REPORT_DIR := reports
 
 .PHONY: help install data build publish report run test lint format clean
@@ -28,6 +30,10 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## create .venv and install the pinned environment
 
+$(DUCKDB14):
+	$(PYTHON) -m venv .venv-duckdb14
+	.venv-duckdb14/bin/python -m pip install --quiet "duckdb==1.4.4"
+
 data: $(STAMP) ## generate the demo data into data/raw if absent
 	@if [ -e "$(RAW_DIR)/customers.csv" ] || [ -e "$(RAW_DIR)/customers.parquet" ]; then \
 		echo "raw data present in $(RAW_DIR); not regenerating"; \
@@ -44,11 +50,11 @@ report: $(STAMP) ## write the charts and reports/report.html from the serving co
 
 run: data build publish report ## the main job: generate data if absent, dbt build, publish, report
 
-test: $(STAMP) ## lint, pytest, and a dbt build on a small generated dataset
+test: $(STAMP) $(DUCKDB14) ## lint, pytest, and a dbt build on a small generated dataset
 	$(BIN)/ruff check python tests/python models
 	$(BIN)/ruff format --check python tests/python models
 	LEAKPROOF_WAREHOUSE=:memory: $(BIN)/sqlfluff lint models
-	$(BIN)/pytest
+	LEAKPROOF_DUCKDB14_PYTHON=$(DUCKDB14) $(BIN)/pytest
 
 lint: $(STAMP) ## ruff + sqlfluff
 	$(BIN)/ruff check python tests/python models
