@@ -13,7 +13,7 @@ SERVING    := warehouse/serving.duckdb
 DUCKDB14   := .venv-duckdb14/bin/python
 REPORT_DIR := reports
 
-.PHONY: help install data build publish report run test lint format clean
+.PHONY: help install data build publish report run test bench lint format clean
 # Steps run in the order listed: publish must never start before build has succeeded.
 .NOTPARALLEL:
 
@@ -55,6 +55,9 @@ test: $(STAMP) $(DUCKDB14) ## lint, pytest, and a dbt build on a small generated
 	$(BIN)/ruff format --check python tests/python models
 	LEAKPROOF_WAREHOUSE=:memory: $(BIN)/sqlfluff lint models
 	LEAKPROOF_DUCKDB14_PYTHON=$(DUCKDB14) $(BIN)/pytest
+
+bench: $(STAMP) ## benchmark the pipeline at 48K, 1M and 5M customers (SIZES=... to change)
+	$(BIN)/leakproof bench --sizes $(or $(SIZES),48000,1000000,5000000) --out bench
 
 lint: $(STAMP) ## ruff + sqlfluff
 	$(BIN)/ruff check python tests/python models

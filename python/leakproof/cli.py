@@ -124,6 +124,34 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="run the whole pipeline at several sizes and record time and peak memory",
+        description=(
+            "Generates the demo data at each size (B2B scaled alongside), runs `dbt build` in a "
+            "scratch warehouse from the current directory (the dbt project root), and writes "
+            "per-node wall times, total time and peak RSS of the process tree to "
+            "<out>/results.csv and <out>/scaling.png; prints a table. A benchmark, not a test."
+        ),
+    )
+    parser.add_argument(
+        "--sizes",
+        default="48000,1000000,5000000",
+        help="comma-separated customer counts (default 48000,1000000,5000000; 10M on request)",
+    )
+    parser.add_argument("--out", default="bench", help="output directory (default bench/)")
+    parser.set_defaults(handler=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from leakproof.bench import bench
+
+    sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
+    runs = bench(sizes, Path(args.out), Path.cwd())
+    return max((run.returncode for run in runs), default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="leakproof",
@@ -135,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_score_parser(subparsers)
     _add_publish_parser(subparsers)
     _add_report_parser(subparsers)
+    _add_bench_parser(subparsers)
     return parser
 
 
