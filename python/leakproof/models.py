@@ -105,7 +105,8 @@ def registered_models(
         return artifacts.read_current(artifact_dir, use_case.name)
     approved = approved_features(lineage, use_case.feature_table)
     spec = model_spec(use_case, features, approved, settings, artifact_dir)
-    return train.train(features, spec, save=True).registry  # also records <use_case>/current.json
+    # Also records <use_case>/current.json; the rows are scored by the use case's scores model.
+    return train.train(features, spec, save=True, score_rows=False).registry
 
 
 def scores(features: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFrame:

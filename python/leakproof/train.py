@@ -128,6 +128,9 @@ class ModelSpec:
       (merged over ``DEFAULT_XGBOOST_PARAMS``) and ``logistic_c`` (L2).
     - Decisions: ``calibration_methods``; ``threshold_grid``; ``threshold_objective`` ('f1' or
       'cost', using ``contact_cost`` per contact and ``conversion_value`` per conversion).
+    - Scale: ``max_training_rows`` caps the rows a model is fitted on (a seeded sample of the
+      training split beyond it, ``training_sample``; null = no cap); ``explain_max_rows`` caps
+      the training rows behind mean |SHAP| in the importance table (a seeded sample beyond it).
     - Running: ``seed``; ``n_jobs`` threads (never changes a result); ``artifact_dir``.
     """
 
@@ -156,6 +159,8 @@ class ModelSpec:
     logistic_c: float = 1.0
     logistic_max_iter: int = 100
     n_reason_codes: int = 3
+    max_training_rows: int | None = 200_000
+    explain_max_rows: int = 50_000
     n_jobs: int = 2
 
     def __post_init__(self) -> None:
@@ -215,6 +220,10 @@ class ModelSpec:
             problems.append("n_jobs must be at least 1")
         if self.n_reason_codes < 1:
             problems.append("n_reason_codes must be at least 1")
+        if self.max_training_rows is not None and self.max_training_rows < 100:
+            problems.append("max_training_rows must be at least 100 (or null: no cap)")
+        if self.explain_max_rows < 1:
+            problems.append("explain_max_rows must be at least 1")
         if problems:
             raise ValueError(f"invalid ModelSpec for {self.use_case!r}: " + "; ".join(problems))
 
@@ -737,6 +746,54 @@ def _f1_at(y: np.ndarray, probability: np.ndarray, threshold: float) -> float:
     return 2.0 * tp / denominator if denominator else 0.0
 
 
+def _hash_key(seed: int) -> str:
+    """pandas' row hash takes a 16-character key; one per seed."""
+    return f"leakproof{abs(int(seed)) % 10**7:07d}"
+
+
+def training_sample(
+    train: pd.DataFrame, y: np.ndarray, spec: ModelSpec, cap: int | None = None
+) -> np.ndarray:
+    """Positions (ascending) of the training rows a model is fitted on.
+
+    Every row up to ``cap`` (default ``spec.max_training_rows``). Beyond it, a seeded sample of
+    that size: within
+    each class the rows with the smallest seeded hash of their id (so the class balance is kept
+    to a row), or whole groups in hash order when ``cv_group_column`` is set (an account's waves
+    stay together). It depends on the ids and the seed only - not on row order - so two builds on
+    the same data fit the same rows. Why a cap: the fit time of the CV grid grows with the rows
+    while the held-out AUC stops improving long before millions of rows (README, Benchmark);
+    every row is still scored and every test row still evaluated.
+    """
+    n = len(y)
+    cap = spec.max_training_rows if cap is None else cap
+    if cap is None or n <= cap:
+        return np.arange(n)
+    key = _hash_key(spec.seed)
+    if spec.cv_group_column:
+        _require_columns(train, [spec.cv_group_column], "cv_group_column")
+        group = pd.Series(
+            pc.fill_null(string_array(train[spec.cv_group_column]), "").to_numpy(False)
+        )
+        codes, uniques = pd.factorize(group, sort=False)
+        group_hash = pd.util.hash_pandas_object(
+            pd.Series(uniques), index=False, hash_key=key
+        ).to_numpy()
+        order = np.argsort(group_hash, kind="stable")
+        sizes = np.bincount(codes, minlength=len(uniques))[order]
+        kept = order[: int(np.searchsorted(np.cumsum(sizes), cap, side="right"))]
+        return np.flatnonzero(np.isin(codes, kept))
+    row_hash = pd.util.hash_pandas_object(
+        _id_text(train, spec), index=False, hash_key=key
+    ).to_numpy()
+    keep = np.zeros(n, dtype=bool)
+    for label in (0, 1):
+        members = np.flatnonzero(y == label)
+        quota = max(min(len(members), 2), round(len(members) * cap / n))
+        keep[members[np.argsort(row_hash[members], kind="stable")[:quota]]] = True
+    return np.flatnonzero(keep)
+
+
 def make_folds(
     y: np.ndarray, groups: np.ndarray | None, n_folds: int, seed: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -1240,25 +1297,30 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
 
     ``predicted_label`` is ``calibrated_probability >= threshold``; deciles are within each split
     (1 = top 10% by raw score, ties by id); ``oof_calibrated_probability`` is the out-of-fold
-    estimate for a training row (null elsewhere) - the honest score for the training population.
+    estimate for a training row the model was fitted on (null elsewhere) - the honest score for
+    the training population. Rows are scored and explained in chunks of ``SCORE_CHUNK_ROWS``
+    (every row gets its exact SHAP reason codes; memory stays bounded by the chunk, ~1 GB);
+    a row's values do not depend on the chunking.
     """
-    return _score_with_contributions(bundle, frame)[0]
-
-
-def _score_with_contributions(
-    bundle: ModelBundle, frame: pd.DataFrame
-) -> tuple[pd.DataFrame, np.ndarray]:
     spec = bundle.spec
     _require_columns(frame, spec.id_columns, f"scoring {spec.use_case!r}")
     splits = _split_labels(frame, spec)
     labels = _labels(frame, spec, np.zeros(len(frame), dtype=bool))
-    design = bundle.design_matrix(frame)
-    margin = bundle.margin(design)
+    margins, bases, reasons = [], [], []
+    for start in range(0, len(frame), SCORE_CHUNK_ROWS):
+        chunk = frame.iloc[start : start + SCORE_CHUNK_ROWS]
+        design = bundle.design_matrix(chunk)
+        margins.append(bundle.margin(design))
+        contributions, base = explain.feature_contributions_from_design(bundle, design)
+        del design
+        bases.append(base)
+        reasons.append(
+            explain.reason_codes_from_contributions(
+                bundle, chunk, contributions, n=spec.n_reason_codes
+            ).reset_index(drop=True)
+        )
+    margin = np.concatenate(margins) if margins else np.zeros(0)
     calibrated = bundle.calibrator.predict(margin)
-    contributions, base_value = explain.feature_contributions_from_design(bundle, design)
-    reasons = explain.reason_codes_from_contributions(
-        bundle, frame, contributions, n=spec.n_reason_codes
-    )
 
     out = frame[list(spec.id_columns)].reset_index(drop=True)
     out.insert(0, "use_case", spec.use_case)
@@ -1271,10 +1333,18 @@ def _score_with_contributions(
     out["oof_calibrated_probability"] = _lookup_oof(bundle, frame, splits)
     out["decile"] = _deciles(margin, _id_text(frame, spec), splits)
     out["predicted_label"] = (calibrated >= bundle.threshold).astype(np.int64)
-    out["base_value"] = base_value
-    for column in reasons.columns:
-        out[column] = reasons[column].to_numpy()
-    return out, contributions
+    out["base_value"] = np.concatenate(bases) if bases else np.zeros(0)
+    if reasons:
+        reason_frame = pd.concat(reasons, ignore_index=True)
+        for column in reason_frame.columns:
+            out[column] = reason_frame[column].to_numpy()
+    else:
+        empty = explain.reason_codes_from_contributions(
+            bundle, frame, np.zeros((0, len(spec.features))), n=spec.n_reason_codes
+        )
+        for column in empty.columns:
+            out[column] = empty[column].to_numpy()
+    return out
 
 
 def _lookup_oof(bundle: ModelBundle, frame: pd.DataFrame, splits: np.ndarray) -> np.ndarray:
@@ -1325,7 +1395,7 @@ class TrainResult:
     registry: pd.DataFrame
     comparison: pd.DataFrame
     threshold_sweep: pd.DataFrame
-    scores: pd.DataFrame
+    scores: pd.DataFrame | None
     feature_importance: pd.DataFrame
     coefficients: pd.DataFrame
     cv_folds: pd.DataFrame
@@ -1426,12 +1496,14 @@ def train(
     *,
     trained_at: datetime | None = None,
     save: bool = True,
+    score_rows: bool = True,
 ) -> TrainResult:
     """Train and register a use case's models; return every table.
 
     Registers one model per family (the primary family's model is the model of record; the other
-    is trained for comparison), writes artifacts under ``spec.artifact_dir`` when ``save`` and
-    scores every input row with the primary model.
+    is trained for comparison), writes artifacts under ``spec.artifact_dir`` when ``save`` and,
+    when ``score_rows``, scores every input row with the primary model (``scores``; dbt scores
+    in its own model, so it passes False and ``scores`` is None).
     """
     _require_columns(frame, [*spec.id_columns, spec.target], f"training {spec.use_case!r}")
     if spec.split_column not in frame.columns:
@@ -1444,9 +1516,13 @@ def train(
 
     train_mask = splits == "train"
     test_mask = splits == "test"
-    x_train, y_train = design.loc[train_mask], labels[train_mask].astype(np.int64)
+    train_split = frame.loc[train_mask]
+    sample = training_sample(train_split, labels[train_mask].astype(np.int64), spec)
+    fitted = train_split.iloc[sample]  # every training row, or a seeded sample at scale
+    x_train = design.loc[train_mask].iloc[sample]
+    y_train = labels[train_mask].astype(np.int64)[sample]
     x_test, y_test = design.loc[test_mask], labels[test_mask].astype(np.int64)
-    folds = _training_folds(frame.loc[train_mask], y_train, spec)
+    folds = _training_folds(fitted, y_train, spec)
 
     candidates = evaluate_candidates(spec, x_train, y_train, x_test, y_test, folds)
     chosen = {
@@ -1460,10 +1536,11 @@ def train(
         ]
         primary_family = spec.primary_family if chosen[spec.primary_family] in tied else best.family
 
-    data_sha = training_data_sha256(frame, spec)
+    data_sha = training_data_sha256(fitted, spec)
     positives = int(y_train.sum())
     training = {
         "rows": len(y_train),
+        "split_rows": int(train_mask.sum()),
         "positives": positives,
         "negatives": len(y_train) - positives,
         "base_rate": positives / len(y_train),
@@ -1471,7 +1548,7 @@ def train(
         "cv_folds": len(folds),
         "data_sha256": data_sha,
     }
-    train_ids = frame.loc[train_mask, list(spec.id_columns)]
+    train_ids = fitted[list(spec.id_columns)]
     bundles: dict[str, ModelBundle] = {}
     ids: dict[tuple[str, str], str] = {}
     for family in spec.families:
@@ -1481,8 +1558,10 @@ def train(
         ids[(family, chosen[family].treatment)] = bundle.model_id
     primary = next(b for b in bundles.values() if b.role == "primary")
 
-    # Tables that do not depend on where the artifacts are. SHAP is computed once per model.
-    scores, primary_contributions = _score_with_contributions(primary, frame)
+    # Tables that do not depend on where the artifacts are. Mean |SHAP| over (a seeded sample
+    # of at most explain_max_rows of) the fitted rows.
+    scores = score_frame(primary, frame) if score_rows else None
+    explained = fitted.iloc[training_sample(fitted, y_train, spec, cap=spec.explain_max_rows)]
     comparison = _comparison(candidates, chosen, ids, primary_family, spec)
     sweeps, importances = [], []
     for bundle in bundles.values():
@@ -1491,10 +1570,7 @@ def train(
         if len(y_test):
             test_probability = bundle.calibrator.predict(candidate.test_margin)
             sweeps.append(_sweep_rows(bundle, "test", y_test, test_probability))
-        contributions = primary_contributions[train_mask] if bundle is primary else None
-        importances.append(
-            explain.feature_importance(bundle, frame.loc[train_mask], contributions=contributions)
-        )
+        importances.append(explain.feature_importance(bundle, explained))
     sweep = pd.concat(sweeps, ignore_index=True)
     importance = pd.concat(importances, ignore_index=True)
     logistic = [b for b in bundles.values() if b.family == "logistic"]

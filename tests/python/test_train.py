@@ -391,6 +391,66 @@ def test_score_frame_equals_predict_proba_frame_in_any_chunking(
         np.testing.assert_array_equal(scored.calibrated_probability, whole.calibrated_probability)
 
 
+def test_reason_codes_do_not_depend_on_the_chunking(monkeypatch, demo_run, demo_frame) -> None:
+    _, result = demo_run
+    for bundle in result.bundles.values():
+        whole = T.score_frame(bundle, demo_frame)
+        monkeypatch.setattr(T, "SCORE_CHUNK_ROWS", 333)
+        chunked = T.score_frame(bundle, demo_frame)
+        monkeypatch.undo()
+        pd.testing.assert_frame_equal(whole, chunked, check_exact=True)
+        assert whole.reason_1.notna().mean() > 0.5
+
+
+def test_training_sample_is_stratified_seeded_and_order_free() -> None:
+    frame = synthetic_frame(n=4000, n_score=0, test_fraction=0.0)
+    y = frame.converted.to_numpy(dtype=np.int64)
+    spec = demo_spec("unused", max_training_rows=1000)
+    sample = T.training_sample(frame, y, spec)
+    assert len(sample) == pytest.approx(1000, abs=1)
+    assert np.all(np.diff(sample) > 0)
+    assert y[sample].sum() == round(y.sum() * 1000 / 4000)  # the class balance, to a row
+    shuffled = frame.sample(frac=1.0, random_state=3)
+    again = T.training_sample(shuffled, shuffled.converted.to_numpy(dtype=np.int64), spec)
+    assert set(shuffled.customer_id.iloc[again]) == set(frame.customer_id.iloc[sample])
+    other_seed = T.training_sample(frame, y, demo_spec("unused", max_training_rows=1000, seed=7))
+    assert set(other_seed) != set(sample)
+    assert len(T.training_sample(frame, y, demo_spec("unused", max_training_rows=None))) == 4000
+
+
+def test_training_sample_keeps_whole_groups() -> None:
+    frame = synthetic_frame(n=3000, n_score=0, test_fraction=0.0)
+    frame["account"] = frame.customer_id % 700
+    y = frame.converted.to_numpy(dtype=np.int64)
+    spec = demo_spec("unused", max_training_rows=1000, cv_group_column="account")
+    sample = T.training_sample(frame, y, spec)
+    assert 990 <= len(sample) <= 1000
+    kept = set(frame.account.iloc[sample])
+    assert frame.account.isin(kept).sum() == len(sample)  # every row of a kept account
+
+
+def test_a_training_cap_fits_on_the_sample_and_still_scores_every_row(tmp_path, demo_frame) -> None:
+    spec = demo_spec(tmp_path, max_training_rows=1500, families=("xgboost",))
+    result = T.train(demo_frame, spec, save=False)
+    train = demo_frame[demo_frame.split == "train"]
+    row = result.registry.iloc[0]
+    assert row.training_rows == pytest.approx(1500, abs=1)
+    assert row.training_split_rows == len(train)
+    assert (
+        result.cv_folds.groupby("imbalance_treatment")
+        .n_valid_rows.sum()
+        .eq(row.training_rows)
+        .all()
+    )
+    assert len(result.scores) == len(demo_frame)  # every row is scored
+    in_sample = result.scores.split.eq("train") & result.scores.oof_calibrated_probability.notna()
+    assert in_sample.sum() == row.training_rows  # out-of-fold scores exist for fitted rows only
+    assert row.test_auc > 0.8
+    assert result.feature_importance.mean_abs_shap.gt(0).any()
+    fitted = T.training_sample(train, train.converted.to_numpy(dtype=np.int64), spec)
+    assert row.training_data_sha256 == T.training_data_sha256(train.iloc[fitted], spec)
+
+
 def test_fast_encoder_is_bit_identical_to_the_column_transformer(demo_run, demo_frame) -> None:
     spec, result = demo_run
     frame = demo_frame.copy()
@@ -457,7 +517,7 @@ def test_registry_row_contents(demo_run, demo_frame) -> None:
     assert len(registry) == 2
     for _, row in registry.iterrows():
         assert row.model_id.startswith(f"demo-{row.algorithm.split('_')[0]}-")
-        assert row.training_rows == len(train)
+        assert row.training_rows == row.training_split_rows == len(train)
         assert row.training_positives == int(train.converted.sum())
         assert row.training_negatives == len(train) - int(train.converted.sum())
         assert row.training_base_rate == pytest.approx(train.converted.mean())

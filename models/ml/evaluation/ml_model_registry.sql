@@ -38,6 +38,7 @@ final as (
         categorical_features,
         n_features,
         training_rows,
+        training_split_rows,
         training_positives,
         training_negatives,
         training_base_rate,
