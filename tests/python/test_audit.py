@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from leakproof import audit as audit_module
 from leakproof.audit import AuditSettings, leakage_audit
 
 
@@ -43,6 +44,24 @@ def test_audit_drops_exactly_the_planted_leaks_and_ends_clean() -> None:
     assert not final["is_leak"]
     assert 0.6 < final["test_auc"] < 0.8  # the planted signal's honest level
     assert final["features_used"] == 4
+
+
+def test_audit_on_capped_samples_finds_the_same_leaks(monkeypatch) -> None:
+    frame = planted(rows=12_000)
+    features = ["signal", "noise", "spend", "channel", "rate_from_target", "cpa_proxy"]
+    fitted_rows: list[tuple[int, int]] = []
+    real_fit = audit_module._fit_auc
+
+    def spy(train, test, *args):
+        fitted_rows.append((len(train), len(test)))
+        return real_fit(train, test, *args)
+
+    monkeypatch.setattr(audit_module, "_fit_auc", spy)
+    settings = AuditSettings(seed=1, max_training_rows=2000, max_test_rows=1500)
+    audit = leakage_audit(frame, "outcome", features, settings=settings)
+    assert set(fitted_rows) == {(2000, 1500)}
+    assert set(audit["dropped_column"].dropna()) == {"rate_from_target", "cpa_proxy"}
+    assert not audit["is_leak"].iloc[-1]
 
 
 def test_audit_of_clean_features_is_one_clean_scenario() -> None:
