@@ -62,7 +62,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
@@ -805,12 +805,35 @@ def make_folds(
             f"{int(np.sum(y == 1))} positive and {int(np.sum(y == 0))} negative"
         )
     k = min(n_folds, minority)
-    dummy = np.zeros(len(y))
     if groups is None:
-        return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(dummy, y))
-    k = min(k, len(np.unique(groups)))
-    splitter = StratifiedGroupKFold(k, shuffle=True, random_state=seed)
-    return list(splitter.split(dummy, y, groups))
+        return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    return _stratified_group_folds(y, groups, k, seed)
+
+
+def _stratified_group_folds(
+    y: np.ndarray, groups: np.ndarray, k: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Group K-fold stratified by each group's positive share, vectorised.
+
+    Groups are ordered by their positive share, then their size, then a seeded hash of their
+    id, and dealt to the folds in turn, so every fold gets groups from across the range of
+    outcome rates and sizes. Depends on the ids and the seed, not on row order; O(G log G)
+    where sklearn's StratifiedGroupKFold loops over the groups in Python (minutes at 100K+
+    accounts).
+    """
+    codes, uniques = pd.factorize(pd.Series(groups), sort=False)
+    k = min(k, len(uniques))
+    size = np.bincount(codes, minlength=len(uniques))
+    share = np.bincount(codes, weights=y, minlength=len(uniques)) / size
+    tie = pd.util.hash_pandas_object(
+        pd.Series(uniques), index=False, hash_key=_hash_key(seed)
+    ).to_numpy()
+    order = np.lexsort((tie, size, share))
+    fold_of_group = np.empty(len(uniques), dtype=np.int64)
+    fold_of_group[order] = np.arange(len(uniques)) % k
+    fold = fold_of_group[codes]
+    positions = np.arange(len(y))
+    return [(positions[fold != f], positions[fold == f]) for f in range(k)]
 
 
 def _training_folds(

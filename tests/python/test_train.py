@@ -230,6 +230,23 @@ def test_group_folds_keep_an_entity_in_one_fold() -> None:
     assert sorted(np.concatenate([v for _, v in folds]).tolist()) == list(range(len(y)))
 
 
+def test_group_folds_are_stratified_balanced_and_independent_of_row_order() -> None:
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(3000), rng.integers(1, 6, size=3000))
+    y = (rng.random(len(groups)) < 0.2).astype(int)
+    folds = T.make_folds(y, groups.astype(str), 5, seed=7)
+    rates = [y[valid].mean() for _, valid in folds]
+    sizes = [len(valid) for _, valid in folds]
+    assert max(rates) - min(rates) < 0.01  # stratified: every fold near the 20 % rate
+    assert max(sizes) / min(sizes) < 1.05
+    shuffled = rng.permutation(len(y))
+    again = T.make_folds(y[shuffled], groups[shuffled].astype(str), 5, seed=7)
+    as_sets = {frozenset(groups[v]) for _, v in folds}
+    assert {frozenset(groups[shuffled][v]) for _, v in again} == as_sets
+    other = T.make_folds(y, groups.astype(str), 5, seed=8)
+    assert {frozenset(groups[v]) for _, v in other} != as_sets
+
+
 def test_cv_fold_column_is_used_as_given(tmp_path, demo_frame) -> None:
     frame = demo_frame.copy()
     train = frame.split == "train"
