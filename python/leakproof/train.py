@@ -1005,10 +1005,19 @@ def _final_fit(
     y_train: np.ndarray,
     x_test: pd.DataFrame,
 ) -> tuple[ImbPipeline, np.ndarray]:
-    """The full pipeline ``prep -> [SMOTE ->] model`` on all training rows; its test logits."""
+    """The full pipeline ``prep -> [SMOTE ->] model`` on all training rows; its test logits
+    (through the compiled encoder, in chunks: the test split can have millions of rows)."""
     pipeline = _pipeline(candidate.family, candidate.treatment, spec, y_train, candidate.smote_k)
     pipeline.fit(x_train, y_train)
-    return pipeline, _pipeline_margin(pipeline, x_test)
+    encoder = DesignEncoder.from_preprocessor(pipeline.named_steps["prep"], spec)
+    estimator = pipeline.named_steps["model"]
+    margins = [
+        model_margin(
+            estimator, encoder.transform(x_test.iloc[start : start + SCORE_CHUNK_ROWS], spec)
+        )
+        for start in range(0, len(x_test), SCORE_CHUNK_ROWS)
+    ]
+    return pipeline, np.concatenate(margins) if margins else np.zeros(0)
 
 
 def evaluate_candidates(
@@ -1535,16 +1544,14 @@ def train(
     labelled = np.isin(splits, ("train", "test"))
     labels = _labels(frame, spec, labelled)
     _check_unique_ids(frame, splits, spec)
-    design = design_frame(frame, spec)
-
     train_mask = splits == "train"
     test_mask = splits == "test"
     train_split = frame.loc[train_mask]
     sample = training_sample(train_split, labels[train_mask].astype(np.int64), spec)
     fitted = train_split.iloc[sample]  # every training row, or a seeded sample at scale
-    x_train = design.loc[train_mask].iloc[sample]
+    x_train = design_frame(fitted, spec)
     y_train = labels[train_mask].astype(np.int64)[sample]
-    x_test, y_test = design.loc[test_mask], labels[test_mask].astype(np.int64)
+    x_test, y_test = design_frame(frame.loc[test_mask], spec), labels[test_mask].astype(np.int64)
     folds = _training_folds(fitted, y_train, spec)
 
     candidates = evaluate_candidates(spec, x_train, y_train, x_test, y_test, folds)
