@@ -1,13 +1,16 @@
 {#-
     EDA binning tables (the B2B document's eda_binning_tables) for any number of use cases: CTEs
-    ending in a CTE named `name`, one row per use_case x feature x bin.
-      numeric features (`numeric_values`: use_case, feature, feature_value, target): quantile
-        bins from the data - edges at the 0, 1/B, ..., 1 quantiles (linear interpolation,
-        B = var response_bins), duplicate edges dropped so ties merge bins, bins right-closed
-        (lower, upper] with the first one closed [min, upper] - exactly pandas.qcut(x, B,
-        duplicates='drop'). An empty bin stays, with 0 rows.
-      categorical features (`categorical_values`: use_case, feature, feature_category, target):
-        one bin per category, in alphabetical order.
+    ending in a CTE named `name`, one row per use_case x feature x bin, from `value_counts` (one
+    row per use_case x feature x value: feature_type, feature_value or feature_category,
+    is_imputed, value_rows, positives - int_feature_values_counted); an imputed value counts as
+    missing, so the bins show values as observed.
+      numeric features: quantile bins from the data - edges at the 0, 1/B, ..., 1 quantiles
+        (linear interpolation, B = var response_bins, located by the running count of rows below
+        each distinct value, interpolated as numpy does), duplicate edges
+        dropped so ties merge bins, bins right-closed (lower, upper] with the first one closed
+        [min, upper] - exactly pandas.qcut(x, B, duplicates='drop'). An empty bin stays, with 0
+        rows.
+      categorical features: one bin per category, in alphabetical order.
       NULL values form their own bin (bin_index 0, 'missing').
     Per bin: rows, events, event rate with its Wilson interval, shares, and the weight of evidence
         WoE = ln( ((events + a) / (E + a K)) / ((non_events + a) / (N + a K)) )
@@ -16,42 +19,126 @@
     contribution (dist_events - dist_non_events) * WoE, where dist_* are the smoothed shares.
     WoE > 0: the bin responds above the feature's average.
 -#}
-{% macro response_rate_bins(name, numeric_values, categorical_values) -%}
+{% macro response_rate_bins(name, value_counts) -%}
     {%- set bins = var('response_bins') | int -%}
     {%- set smoothing = var('woe_smoothing') -%}
-{{ name }}_numeric_rows as (
-
-    select * from {{ numeric_values }}
-    where target is not null
-
-),
-
-{{ name }}_quantiles as (
+{{ name }}_observed as (
 
     select
         use_case,
         feature,
-        {%- for k in range(bins + 1) %}
-        {{ leakproof_quantile_cont('feature_value', (k / bins) | string) }} as edge_{{ k }}{{ "," if not loop.last }}
-        {%- endfor %}
-    from {{ name }}_numeric_rows
+        case when not is_imputed then feature_value end as feature_value,
+        value_rows,
+        positives
+    from {{ value_counts }}
+    where feature_type = 'numeric'
+
+),
+
+{{ name }}_numeric_values as (
+
+    select
+        use_case,
+        feature,
+        feature_value,
+        sum(value_rows) as value_rows,
+        sum(positives) as value_events
+    from {{ name }}_observed
+    group by use_case, feature, feature_value
+
+),
+
+{{ name }}_value_positions as (
+
+    -- a value's rows hold the 0-based positions first_position .. first_position + value_rows - 1
+    -- of the feature's sorted non-NULL values; next_value is the next larger value
+    select
+        use_case,
+        feature,
+        feature_value,
+        value_rows,
+        coalesce(sum(value_rows) over (
+            partition by use_case, feature
+            order by feature_value
+            rows between unbounded preceding and 1 preceding
+        ), 0) as first_position,
+        lead(feature_value) over (partition by use_case, feature order by feature_value)
+            as next_value
+    from {{ name }}_numeric_values
     where feature_value is not null
+
+),
+
+{{ name }}_feature_sizes as (
+
+    select
+        use_case,
+        feature,
+        sum(value_rows) as feature_rows
+    from {{ name }}_value_positions
     group by use_case, feature
 
 ),
 
-{{ name }}_edges as (
+{{ name }}_quantile_positions as (
     {%- for k in range(bins + 1) %}
 
+    -- quantile k / B sits at position (n - 1) * k / B, between its floor and its ceiling
     select
         use_case,
         feature,
-        edge_{{ k }} as edge_value
-    from {{ name }}_quantiles
+        cast(feature_rows - 1 as double) * cast({{ (k / bins) | string }} as double) as position
+    from {{ name }}_feature_sizes
     {%- if not loop.last %}
     union all
     {%- endif %}
     {%- endfor %}
+
+),
+
+{{ name }}_quantile_neighbours as (
+
+    -- the values at the floor and the ceiling of the position: the value whose rows hold the
+    -- floor, and the same value or (when the floor is its last row) the next one
+    select
+        {{ name }}_quantile_positions.use_case,
+        {{ name }}_quantile_positions.feature,
+        {{ name }}_quantile_positions.position,
+        floor({{ name }}_quantile_positions.position) as lower_position,
+        ceil({{ name }}_quantile_positions.position) as upper_position,
+        {{ name }}_value_positions.feature_value as lower_value,
+        case
+            when
+                ceil({{ name }}_quantile_positions.position)
+                < {{ name }}_value_positions.first_position + {{ name }}_value_positions.value_rows
+                then {{ name }}_value_positions.feature_value
+            else {{ name }}_value_positions.next_value
+        end as upper_value
+    from {{ name }}_quantile_positions
+    inner join {{ name }}_value_positions
+        on
+            {{ name }}_quantile_positions.use_case = {{ name }}_value_positions.use_case
+            and {{ name }}_quantile_positions.feature = {{ name }}_value_positions.feature
+            and floor({{ name }}_quantile_positions.position)
+            >= {{ name }}_value_positions.first_position
+            and floor({{ name }}_quantile_positions.position)
+            < {{ name }}_value_positions.first_position + {{ name }}_value_positions.value_rows
+
+),
+
+{{ name }}_edges as (
+
+    select
+        use_case,
+        feature,
+        -- numpy's linear interpolation (its _lerp): from the nearer neighbour, so an edge
+        -- between two equal values is that value exactly
+        case
+            when position - lower_position >= 0.5
+                then upper_value - (upper_value - lower_value) * (1.0 - (position - lower_position))
+            else lower_value + (upper_value - lower_value) * (position - lower_position)
+        end as edge_value
+    from {{ name }}_quantile_neighbours
 
 ),
 
@@ -105,18 +192,19 @@
 {{ name }}_numeric_binned as (
 
     select
-        {{ name }}_numeric_rows.use_case,
-        {{ name }}_numeric_rows.feature,
-        {{ name }}_numeric_rows.target,
+        {{ name }}_numeric_values.use_case,
+        {{ name }}_numeric_values.feature,
+        {{ name }}_numeric_values.value_rows,
+        {{ name }}_numeric_values.value_events,
         coalesce({{ name }}_numeric_bins.bin_index, 0) as bin_index
-    from {{ name }}_numeric_rows
+    from {{ name }}_numeric_values
     left join {{ name }}_numeric_bins
         on
-            {{ name }}_numeric_rows.use_case = {{ name }}_numeric_bins.use_case
-            and {{ name }}_numeric_rows.feature = {{ name }}_numeric_bins.feature
-            and {{ name }}_numeric_rows.feature_value <= {{ name }}_numeric_bins.upper_edge
+            {{ name }}_numeric_values.use_case = {{ name }}_numeric_bins.use_case
+            and {{ name }}_numeric_values.feature = {{ name }}_numeric_bins.feature
+            and {{ name }}_numeric_values.feature_value <= {{ name }}_numeric_bins.upper_edge
             and (
-                {{ name }}_numeric_rows.feature_value > {{ name }}_numeric_bins.lower_edge
+                {{ name }}_numeric_values.feature_value > {{ name }}_numeric_bins.lower_edge
                 or {{ name }}_numeric_bins.bin_index = 1
             )
 
@@ -128,8 +216,8 @@
         use_case,
         feature,
         bin_index,
-        count(*) as bin_rows,
-        sum(target) as bin_events
+        sum(value_rows) as bin_rows,
+        sum(value_events) as bin_events
     from {{ name }}_numeric_binned
     group by use_case, feature, bin_index
 
@@ -190,10 +278,10 @@
         use_case,
         feature,
         feature_category,
-        count(*) as bin_rows,
-        sum(target) as bin_events
-    from {{ categorical_values }}
-    where target is not null
+        sum(value_rows) as bin_rows,
+        sum(positives) as bin_events
+    from {{ value_counts }}
+    where feature_type = 'categorical'
     group by use_case, feature, feature_category
 
 ),

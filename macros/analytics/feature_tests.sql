@@ -1,11 +1,12 @@
 {#-
-    Long (one row per unit x feature) values of a use case's features, for the statistical tests
-    and EDA bins: use_case, feature, feature_value (double; kind 'numeric') or feature_category
-    (varchar; kind 'categorical'), and target. A select (several joined by union all); an empty
-    feature list yields an empty select with the same columns.
-    `expressions` optionally maps a feature to the SQL that computes it (default: the column).
+    Long (one row per unit x feature) values of a use case's features, for the analytics counts
+    (int_feature_values_counted): use_case, feature, feature_value (double; kind 'numeric') or
+    feature_category (varchar; kind 'categorical'), is_imputed and target. A select (several
+    joined by union all); an empty feature list yields an empty select with the same columns.
+    `imputed_flags` optionally maps a feature to the boolean column that flags an imputed value
+    (default: never imputed).
 -#}
-{% macro unpivot_features(relation, use_case, target_column, features, kind, expressions={}) -%}
+{% macro unpivot_features(relation, use_case, target_column, features, kind, imputed_flags={}) -%}
     {%- set value_column = 'feature_value' if kind == 'numeric' else 'feature_category' -%}
     {%- set value_type = 'double' if kind == 'numeric' else 'varchar' -%}
     {%- if kind not in ['numeric', 'categorical'] -%}
@@ -16,6 +17,7 @@
         cast('{{ use_case }}' as varchar) as use_case,
         cast(null as varchar) as feature,
         cast(null as {{ value_type }}) as {{ value_column }},
+        cast(null as boolean) as is_imputed,
         cast(null as integer) as target
     from {{ relation }}
     where 1 = 0
@@ -24,7 +26,12 @@
     select
         cast('{{ use_case }}' as varchar) as use_case,
         cast('{{ feature }}' as varchar) as feature,
-        cast({{ expressions.get(feature, feature) }} as {{ value_type }}) as {{ value_column }},
+        cast({{ feature }} as {{ value_type }}) as {{ value_column }},
+        {%- if feature in imputed_flags %}
+        coalesce({{ imputed_flags[feature] }}, false) as is_imputed,
+        {%- else %}
+        false as is_imputed,
+        {%- endif %}
         cast({{ target_column }} as integer) as target
     from {{ relation }}
     {%- if not loop.last %}
@@ -36,42 +43,95 @@
 
 {#-
     Phase 1's statistical validation of feature-target relationships, for any number of use
-    cases at once: CTEs ending in a CTE named `name`, one row per use_case x feature x test.
-      numeric features (`numeric_values`: use_case, feature, feature_value, target)
+    cases at once: CTEs ending in a CTE named `name`, one row per use_case x feature x test, from
+    `value_counts` (one row per use_case x feature x value: feature_type, feature_value or
+    feature_category, value_rows, positives, negatives - int_feature_values_counted), so every
+    test is a pass over distinct values, never a sort of the rows.
+      numeric features
         welch_t         Welch's t-test (scipy.stats.ttest_ind(equal_var=False)), effect size
                         Cohen's d with the pooled standard deviation;
         mann_whitney_u  Mann-Whitney U of the positives (scipy.stats.mannwhitneyu, two-sided,
                         asymptotic, tie-corrected, with continuity correction), effect size the
                         rank-biserial correlation 2U / (n1 n0) - 1;
-      categorical features (`categorical_values`: use_case, feature, feature_category, target)
+      categorical features
         chi_square      Pearson's chi-square of the category x target table (scipy's
                         chi2_contingency(correction=False)), effect size Cramer's V.
-    NULL values are left out of a test. p-values: macros/analytics/distributions.sql. Multiple
-    testing: Benjamini-Hochberg and Holm adjusted p-values over all tests of the same use case;
-    is_significant = BH-adjusted p < var significance_level.
+    NULL values are left out of a test. Means and variances are two-pass sums over the distinct
+    values; Mann-Whitney mid-ranks come from the running count of rows below each value.
+    p-values: macros/analytics/distributions.sql. Multiple testing: Benjamini-Hochberg and Holm
+    adjusted p-values over all tests of the same use case, with p <= BH <= Holm held by
+    construction (BH <= Holm in exact arithmetic; rounding of p * m / k can break it by an ulp,
+    so BH is capped at Holm); is_significant = BH-adjusted p < var significance_level.
 -#}
-{% macro feature_target_tests(name, numeric_values, categorical_values) -%}
-{{ name }}_numeric_rows as (
+{% macro feature_target_tests(name, value_counts) -%}
+{{ name }}_numeric_values as (
 
-    select * from {{ numeric_values }}
-    where feature_value is not null and target is not null
+    select
+        use_case,
+        feature,
+        feature_value,
+        sum(value_rows) as value_rows,
+        sum(positives) as positives,
+        sum(negatives) as negatives
+    from {{ value_counts }}
+    where feature_type = 'numeric' and feature_value is not null
+    group by use_case, feature, feature_value
+
+),
+
+{{ name }}_numeric_sums as (
+
+    select
+        use_case,
+        feature,
+        sum(value_rows) as rows_tested,
+        sum(positives) as positives,
+        sum(negatives) as negatives,
+        sum(positives * feature_value) / nullif(sum(positives), 0) as mean_positive,
+        sum(negatives * feature_value) / nullif(sum(negatives), 0) as mean_negative
+    from {{ name }}_numeric_values
+    group by use_case, feature
 
 ),
 
 {{ name }}_numeric_groups as (
 
+    -- sample variances, two-pass: squared deviations from the group means
     select
-        use_case,
-        feature,
-        count(*) as rows_tested,
-        sum(case when target = 1 then 1 else 0 end) as positives,
-        sum(case when target = 0 then 1 else 0 end) as negatives,
-        avg(case when target = 1 then feature_value end) as mean_positive,
-        avg(case when target = 0 then feature_value end) as mean_negative,
-        var_samp(case when target = 1 then feature_value end) as variance_positive,
-        var_samp(case when target = 0 then feature_value end) as variance_negative
-    from {{ name }}_numeric_rows
-    group by use_case, feature
+        {{ name }}_numeric_sums.use_case,
+        {{ name }}_numeric_sums.feature,
+        {{ name }}_numeric_sums.rows_tested,
+        {{ name }}_numeric_sums.positives,
+        {{ name }}_numeric_sums.negatives,
+        {{ name }}_numeric_sums.mean_positive,
+        {{ name }}_numeric_sums.mean_negative,
+        case
+            when {{ name }}_numeric_sums.positives > 1
+                then sum(
+                    {{ name }}_numeric_values.positives
+                    * power({{ name }}_numeric_values.feature_value - {{ name }}_numeric_sums.mean_positive, 2)
+                ) / ({{ name }}_numeric_sums.positives - 1)
+        end as variance_positive,
+        case
+            when {{ name }}_numeric_sums.negatives > 1
+                then sum(
+                    {{ name }}_numeric_values.negatives
+                    * power({{ name }}_numeric_values.feature_value - {{ name }}_numeric_sums.mean_negative, 2)
+                ) / ({{ name }}_numeric_sums.negatives - 1)
+        end as variance_negative
+    from {{ name }}_numeric_sums
+    inner join {{ name }}_numeric_values
+        on
+            {{ name }}_numeric_sums.use_case = {{ name }}_numeric_values.use_case
+            and {{ name }}_numeric_sums.feature = {{ name }}_numeric_values.feature
+    group by
+        {{ name }}_numeric_sums.use_case,
+        {{ name }}_numeric_sums.feature,
+        {{ name }}_numeric_sums.rows_tested,
+        {{ name }}_numeric_sums.positives,
+        {{ name }}_numeric_sums.negatives,
+        {{ name }}_numeric_sums.mean_positive,
+        {{ name }}_numeric_sums.mean_negative
 
 ),
 
@@ -107,15 +167,19 @@
 
 {{ name }}_ranked as (
 
+    -- rows with a smaller value; a value's tied rows hold ranks rows_below + 1 .. + value_rows
     select
         use_case,
         feature,
-        target,
-        -- mid-rank of tied values: the first rank of the tie plus (ties - 1) / 2
-        rank() over (partition by use_case, feature order by feature_value)
-        + (count(*) over (partition by use_case, feature, feature_value) - 1) / 2.0 as mid_rank,
-        count(*) over (partition by use_case, feature, feature_value) as tie_count
-    from {{ name }}_numeric_rows
+        value_rows,
+        positives,
+        negatives,
+        coalesce(sum(value_rows) over (
+            partition by use_case, feature
+            order by feature_value
+            rows between unbounded preceding and 1 preceding
+        ), 0) as rows_below
+    from {{ name }}_numeric_values
 
 ),
 
@@ -124,11 +188,15 @@
     select
         use_case,
         feature,
-        cast(sum(case when target = 1 then 1 else 0 end) as double) as n_positive,
-        cast(sum(case when target = 0 then 1 else 0 end) as double) as n_negative,
-        coalesce(sum(case when target = 1 then mid_rank end), 0.0) as positive_rank_sum,
-        -- sum over tie groups of (t^3 - t) = sum over rows of (t^2 - 1)
-        sum(cast(tie_count as double) * tie_count - 1.0) as tie_term
+        cast(sum(positives) as double) as n_positive,
+        cast(sum(negatives) as double) as n_negative,
+        -- the mid-rank of a tie: rows_below + (ties + 1) / 2
+        coalesce(
+            sum(positives * (rows_below + cast(value_rows + 1 as double) / 2.0)), 0.0
+        ) as positive_rank_sum,
+        -- sum over tie groups of (t^3 - t)
+        sum(cast(value_rows as double) * (cast(value_rows as double) * value_rows - 1.0))
+            as tie_term
     from {{ name }}_ranked
     group by use_case, feature
 
@@ -175,11 +243,11 @@
         use_case,
         feature,
         feature_category,
-        count(*) as category_rows,
-        sum(case when target = 1 then 1 else 0 end) as positives,
-        sum(case when target = 0 then 1 else 0 end) as negatives
-    from {{ categorical_values }}
-    where feature_category is not null and target is not null
+        sum(value_rows) as category_rows,
+        sum(positives) as positives,
+        sum(negatives) as negatives
+    from {{ value_counts }}
+    where feature_type = 'categorical' and feature_category is not null
     group by use_case, feature, feature_category
 
 ),
@@ -312,7 +380,7 @@
 
 ),
 
-{{ name }} as (
+{{ name }}_adjusted as (
 
     select
         *,
@@ -324,7 +392,7 @@
                     order by p_value desc, feature desc, test_name desc
                     rows between unbounded preceding and current row
                 )))
-        end as p_value_bh,
+        end as p_value_bh_uncapped,
         case
             when p_value is not null
                 then least(1.0, max(p_value * (tests_in_family - p_value_order + 1)) over (
@@ -334,6 +402,17 @@
                 ))
         end as p_value_holm
     from {{ name }}_ordered
+
+),
+
+{{ name }} as (
+
+    -- BH <= Holm in exact arithmetic (m / k <= m - k + 1); p * m / m can round an ulp above the
+    -- Holm value of the same p, so cap it: p <= BH <= Holm holds by construction
+    select
+        *,
+        least(p_value_bh_uncapped, p_value_holm) as p_value_bh
+    from {{ name }}_adjusted
 
 )
 {%- endmacro %}

@@ -1,5 +1,9 @@
 -- One row per customer (labelled and scoring): every column of int_customers_imputed plus the
 -- segment bands age_group, income_tier and loyalty_tier (band vars, macros/analytics/segments.sql).
+-- A table, not a view: a dozen marts, feature tables and tests read it, and as a view each would
+-- re-run the imputation chain.
+{{ config(materialized='table') }}
+
 with
 
 customers as (

@@ -1,5 +1,9 @@
 -- One row per customer: labelled customers split train/test (stratified by conversion, seeded by
 -- var split_seed, test share var test_fraction); the new customers of the scoring batch as 'score'.
+-- A table, not a view: the seeded stratified split is a sort of every customer, and three
+-- models and their tests read it.
+{{ config(materialized='table') }}
+
 with
 
 customers as (

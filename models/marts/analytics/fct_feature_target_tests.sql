@@ -1,59 +1,18 @@
-{%- set features = var('analytics_features') -%}
 -- One row per use case x feature x statistical test: phase 1's validation of each feature
 -- against the target on labelled rows - chi-square for categorical features, Welch's t-test and
 -- Mann-Whitney U for numeric ones - with statistic, p-value, effect size, and Benjamini-Hochberg
 -- and Holm adjusted p-values over the use case's tests (var analytics_features lists the
--- features; the target-derived conversion_rate is never one).
+-- features; the target-derived conversion_rate is never one). Computed from the value counts of
+-- int_feature_values_counted (the imputed values included).
 with
 
-customers as (
+value_counts as (
 
-    select * from {{ ref('int_customers_segmented') }}
-
-),
-
-accounts as (
-
-    select * from {{ ref('int_accounts_split') }}
+    select * from {{ ref('int_feature_values_counted') }}
 
 ),
 
-labelled_customers as (
-
-    select * from customers
-    where split in ('train', 'test')
-
-),
-
-labelled_accounts as (
-
-    select * from accounts
-    where split in ('train', 'test')
-
-),
-
-numeric_values as (
-    {{ unpivot_features(
-        'labelled_customers', 'marketing', 'conversion', features.marketing.numeric, 'numeric'
-    ) }}
-    union all
-    {{ unpivot_features(
-        'labelled_accounts', 'b2b', 'response_flag', features.b2b.numeric, 'numeric'
-    ) }}
-),
-
-categorical_values as (
-    {{ unpivot_features(
-        'labelled_customers', 'marketing', 'conversion', features.marketing.categorical,
-        'categorical'
-    ) }}
-    union all
-    {{ unpivot_features(
-        'labelled_accounts', 'b2b', 'response_flag', features.b2b.categorical, 'categorical'
-    ) }}
-),
-
-{{ feature_target_tests('feature_tests', 'numeric_values', 'categorical_values') }},
+{{ feature_target_tests('feature_tests', 'value_counts') }},
 
 final as (
 

@@ -146,16 +146,31 @@ variable_kinds as (
 
 ),
 
+-- each distinct value once, with its rows: bins are assigned per value, not per row
+value_counts as (
+
+    select
+        use_case,
+        population,
+        variable_name,
+        numeric_value,
+        category_value,
+        count(*) as value_rows
+    from long_values
+    group by use_case, population, variable_name, numeric_value, category_value
+
+),
+
 values_with_kind as (
 
     select
-        long_values.*,
+        value_counts.*,
         variable_kinds.variable_kind
-    from long_values
+    from value_counts
     inner join variable_kinds
         on
-            long_values.use_case = variable_kinds.use_case
-            and long_values.variable_name = variable_kinds.variable_name
+            value_counts.use_case = variable_kinds.use_case
+            and value_counts.variable_name = variable_kinds.variable_name
 
 ),
 
@@ -165,6 +180,7 @@ numeric_assigned as (
         values_with_kind.use_case,
         values_with_kind.population,
         values_with_kind.variable_name,
+        values_with_kind.value_rows,
         reference_bins.bin_index
     from values_with_kind
     inner join reference_bins
@@ -200,6 +216,7 @@ categorical_assigned as (
         values_with_kind.use_case,
         values_with_kind.population,
         values_with_kind.variable_name,
+        values_with_kind.value_rows,
         coalesce(reference_bins.bin_index, other_bins.bin_index) as bin_index
     from values_with_kind
     left join reference_bins
@@ -223,6 +240,7 @@ missing_assigned as (
         use_case,
         population,
         variable_name,
+        value_rows,
         0 as bin_index
     from values_with_kind
     where
@@ -248,7 +266,7 @@ bin_counts as (
         population,
         variable_name,
         bin_index,
-        count(*) as actual_rows
+        cast(sum(value_rows) as bigint) as actual_rows
     from assigned
     group by use_case, population, variable_name, bin_index
 
