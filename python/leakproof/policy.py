@@ -16,7 +16,7 @@ are compared on the same resamples so a lift has an interval too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,10 @@ from sklearn.preprocessing import StandardScaler
 
 ESTIMATORS = ("direct_method", "ipw", "snipw", "doubly_robust")
 PROPENSITY_FLOOR = 0.001  # estimated propensities are clipped below at this value
+# The propensity logit is fitted on at most this many training customers (a seeded sample beyond
+# it): its memory is ~ rows x classes x 3 float64 (49 classes: ~1.2 GB per million rows), so an
+# uncapped fit at 5M customers needs ~6 GB; below the cap every training customer is used.
+PROPENSITY_MAX_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -57,13 +61,17 @@ def _estimates(policy: LoggedPolicy, index: np.ndarray) -> dict[str, np.ndarray]
     w = policy.weights[index]
     q_target = policy.q_target[index]
     dm = q_target.mean(axis=1)
-    weighted = (w * y).sum(axis=1)
+    del q_target
+    wy = w * y
+    weighted = wy.sum(axis=1)
+    del wy
     w_sum = w.sum(axis=1)
+    residual = (w * (y - policy.q_logged[index])).mean(axis=1)
     return {
         "direct_method": dm,
         "ipw": weighted / y.shape[1],
         "snipw": np.divide(weighted, w_sum, out=np.full(len(w_sum), np.nan), where=w_sum > 0),
-        "doubly_robust": dm + (w * (y - policy.q_logged[index])).mean(axis=1),
+        "doubly_robust": dm + residual,
     }
 
 
@@ -73,9 +81,44 @@ def estimate_value(policy: LoggedPolicy) -> dict[str, float]:
     return {name: float(v[0]) for name, v in _estimates(policy, index).items()}
 
 
+BOOTSTRAP_BLOCK_CELLS = 4_000_000  # resampled rows held at once (replicates per block x n)
+
+
 def bootstrap_index(n: int, samples: int, seed: int) -> np.ndarray:
-    """(samples x n) seeded bootstrap resamples of n rows."""
+    """(samples x n) seeded bootstrap resamples of n rows (all at once: small n only; see
+    ``bootstrap_blocks``)."""
     return np.random.default_rng(seed).integers(0, n, size=(samples, n))
+
+
+def bootstrap_blocks(
+    n: int, samples: int, seed: int, block_cells: int = BOOTSTRAP_BLOCK_CELLS
+) -> Iterator[np.ndarray]:
+    """``bootstrap_index(n, samples, seed)`` in consecutive blocks of replicates (about
+    ``block_cells`` indices each, at least one replicate): the same generator drawn block after
+    block gives the same numbers, so stacking the blocks equals ``bootstrap_index`` exactly while
+    memory stays bounded by the block, not by samples x n."""
+    rng = np.random.default_rng(seed)
+    per_block = max(1, block_cells // max(n, 1))
+    for start in range(0, samples, per_block):
+        yield rng.integers(0, n, size=(min(per_block, samples - start), n))
+
+
+def bootstrap_statistics(
+    n: int,
+    samples: int,
+    seed: int,
+    statistics: Callable[[np.ndarray], Mapping[str, np.ndarray]],
+    block_cells: int = BOOTSTRAP_BLOCK_CELLS,
+) -> dict[str, np.ndarray]:
+    """``statistics`` (index block -> one value per replicate, by name) over the resamples of
+    ``bootstrap_index(n, samples, seed)``, computed block by block: each name's ``samples``
+    values, equal to computing them on the whole index at once (every statistic is per row of
+    the index)."""
+    parts: dict[str, list[np.ndarray]] = {}
+    for index in bootstrap_blocks(n, samples, seed, block_cells):
+        for name, values in statistics(index).items():
+            parts.setdefault(name, []).append(np.asarray(values))
+    return {name: np.concatenate(values) for name, values in parts.items()}
 
 
 def compare_policies(
@@ -85,16 +128,30 @@ def compare_policies(
     samples: int = 200,
     seed: int = 0,
     level: float = 0.95,
+    block_cells: int = BOOTSTRAP_BLOCK_CELLS,
 ) -> pd.DataFrame:
     """One row per policy x estimator: value, percentile bootstrap interval, and the relative
     lift over the ``baseline`` policy by the same estimator with its interval (the same
-    resamples for every policy, so the lift interval is paired)."""
+    resamples for every policy, so the lift interval is paired). The resamples are drawn and
+    used ``block_cells`` indices at a time (``bootstrap_statistics``): bounded memory, the same
+    numbers as one (samples x n) index."""
     n = len(next(iter(policies.values())).outcome)
-    index = bootstrap_index(n, samples, seed)
     full = np.arange(n)[None, :]
     alpha = (1.0 - level) / 2.0
     point = {name: _estimates(p, full) for name, p in policies.items()}
-    boot = {name: _estimates(p, index) for name, p in policies.items()}
+
+    def statistics(index: np.ndarray) -> dict[str, np.ndarray]:
+        return {
+            f"{name}\t{estimator}": values
+            for name, p in policies.items()
+            for estimator, values in _estimates(p, index).items()
+        }
+
+    draws_of = bootstrap_statistics(n, samples, seed, statistics, block_cells)
+    boot = {
+        name: {estimator: draws_of[f"{name}\t{estimator}"] for estimator in ESTIMATORS}
+        for name in policies
+    }
     rows = []
     for name in policies:
         for estimator in ESTIMATORS:
@@ -191,16 +248,32 @@ def predict_propensities(
 PROPENSITY_NUMERIC = ("age", "income", "loyalty_points", "previous_purchases")
 PROPENSITY_CATEGORICAL = ("gender", "age_group", "income_tier")
 TRUTH_FILE = "_truth/customers_truth.parquet"
+# The columns evaluate_recommendations reads (the dbt model reads only these).
+FEATURE_COLUMNS = (
+    "customer_id",
+    "split",
+    "campaign_channel",
+    "advertising_platform",
+    "conversion",
+    *PROPENSITY_NUMERIC,
+    *PROPENSITY_CATEGORICAL,
+)
+RECOMMENDATION_COLUMNS = (
+    "customer_id",
+    "split",
+    "current_probability",
+    "recommended_channel_platform",
+    "recommended_probability",
+    "is_recommendation_in_support",
+)
 
 
 def load_truth(raw_dir: str | None) -> pd.DataFrame | None:
     """The generator's ground-truth sidecar of ``raw_dir``, or None when there is none (a user's
     own data): customer_id, p_realised, propensity_realised and one p__<channel>__<platform>
     column per combination."""
-    if not raw_dir:
-        return None
-    path = Path(raw_dir) / TRUTH_FILE
-    if not path.exists():
+    path = truth_file(raw_dir)
+    if path is None:
         return None
     truth = pd.read_parquet(path)
     keep = ["CustomerID", "p_realised", "propensity_realised"]
@@ -210,34 +283,75 @@ def load_truth(raw_dir: str | None) -> pd.DataFrame | None:
     return truth
 
 
-def _true_probability(truth: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
-    """The true conversion probability of each row's 'channel + platform' combination."""
-    columns = {c: i for i, c in enumerate(truth.columns)}
-    matrix = truth.to_numpy()
-    out = np.full(len(labels), np.nan)
-    for j, label in enumerate(labels):
-        column = "p__" + "__".join(str(label).split(" + ", 1))
-        if column in columns:
-            out[j] = float(matrix[j, columns[column]])
+def truth_file(raw_dir: str | None) -> Path | None:
+    """The path of ``raw_dir``'s ground-truth sidecar, or None when there is none."""
+    if not raw_dir:
+        return None
+    path = Path(raw_dir) / TRUTH_FILE
+    return path if path.exists() else None
+
+
+def truth_values(
+    truth: pd.DataFrame | str | Path,
+    customer_id: pd.Series | np.ndarray,
+    wanted: Mapping[str, tuple[np.ndarray, Sequence[str]]],
+) -> dict[str, np.ndarray]:
+    """Per customer, a value picked from a sidecar column that may differ row by row.
+
+    ``truth``: a frame as ``load_truth`` gives it, or the sidecar's path (then only the columns
+    asked for are read, one at a time: memory is a few arrays of len(customer_id), not the
+    whole sidecar). ``wanted`` maps an output name to (codes, names): row i takes column
+    ``names[codes[i]]`` (code -1, a column the sidecar lacks, or a customer it lacks: NaN).
+    """
+    if isinstance(truth, pd.DataFrame):
+        available = set(truth.columns)
+
+        def column(name: str) -> np.ndarray:
+            return truth[name].to_numpy()
+    else:
+        import pyarrow.parquet as pq
+
+        available = {"customer_id" if c == "CustomerID" else c for c in pq.read_schema(truth).names}
+
+        def column(name: str) -> np.ndarray:
+            source = "CustomerID" if name == "customer_id" else name
+            return pq.read_table(truth, columns=[source]).column(0).to_numpy()
+
+    ids = pd.Index(column("customer_id").astype(np.int64))
+    row = ids.get_indexer(np.asarray(customer_id, dtype=np.int64))  # -1: not in the sidecar
+    out = {}
+    for output, (codes, names) in wanted.items():
+        values = np.full(len(row), np.nan)
+        codes = np.asarray(codes)
+        for j, name in enumerate(names):
+            if name not in available:
+                continue
+            take = np.flatnonzero((codes == j) & (row >= 0))
+            if len(take):
+                values[take] = column(name)[row[take]].astype(np.float64)
+        out[output] = values
     return out
 
 
 def evaluate_recommendations(
     features: pd.DataFrame,
     recommendations: pd.DataFrame,
-    truth: pd.DataFrame | None = None,
+    truth: pd.DataFrame | str | Path | None = None,
     *,
     samples: int = 200,
     seed: int = 0,
     propensity_floor: float = PROPENSITY_FLOOR,
     level: float = 0.95,
+    propensity_max_rows: int | None = PROPENSITY_MAX_ROWS,
 ) -> pd.DataFrame:
     """The value of the recommended policy vs the historical one on the TEST split (customers
     held out from training): one row per policy x estimator (observed, direct_method - the
     model's claim -, ipw, snipw, doubly_robust, and truth when the sidecar exists), with
     bootstrap intervals, the relative lift over historical, the bias against the truth and the
     overlap diagnostics. Propensities: a multinomial logit of 'channel + platform' on pre-treatment
-    covariates fitted on training customers, clipped at ``propensity_floor``."""
+    covariates fitted on training customers (a seeded sample of ``propensity_max_rows`` of them
+    when there are more; None: all), clipped at ``propensity_floor``."""
+    features = features[[c for c in FEATURE_COLUMNS if c in features.columns]]
     label = features["campaign_channel"].astype(str) + " + " + features["advertising_platform"]
     features = features.assign(_action=label.astype(str))
     train_rows = features[features["split"] == "train"]
@@ -261,9 +375,13 @@ def evaluate_recommendations(
     numeric, categorical = list(PROPENSITY_NUMERIC), list(PROPENSITY_CATEGORICAL)
     both = pd.concat([train_rows, test], ignore_index=True)
     covariates = covariate_matrix(both, numeric, categorical)
+    fit_rows: slice | np.ndarray = slice(0, len(train_rows))
+    if propensity_max_rows is not None and len(train_rows) > propensity_max_rows:
+        rng = np.random.default_rng(seed)
+        fit_rows = np.sort(rng.choice(len(train_rows), int(propensity_max_rows), replace=False))
     scaler, model = fit_propensities(
-        covariates[: len(train_rows)],
-        train_rows["_action"].to_numpy(dtype=object),
+        covariates[fit_rows],
+        train_rows["_action"].to_numpy(dtype=object)[fit_rows],
         classes,
         seed=seed,
     )
@@ -289,9 +407,10 @@ def evaluate_recommendations(
     }
     table = compare_policies(policies, "historical", samples=samples, seed=seed, level=level)
 
-    index = bootstrap_index(len(y), samples, seed)
     alpha = (1.0 - level) / 2.0
-    observed = y[index].mean(axis=1)
+    observed = bootstrap_statistics(
+        len(y), samples, seed, lambda index: {"observed": y[index].mean(axis=1)}
+    )["observed"]
     extra = [
         {
             "policy": "historical",
@@ -304,11 +423,23 @@ def evaluate_recommendations(
     truth_rate: dict[str, float] = {}
     propensity_mae = propensity_corr = np.nan
     if truth is not None:
-        joined = test[["customer_id"]].merge(truth, on="customer_id", how="left")
-        truth_rate["historical"] = float(np.nanmean(joined["p_realised"].to_numpy(dtype=float)))
-        p_rec = _true_probability(joined, test["recommended_channel_platform"].to_numpy())
-        truth_rate["recommended"] = float(np.nanmean(p_rec))
-        true_e = joined["propensity_realised"].to_numpy(dtype=float)
+        codes, uniques = pd.factorize(test["recommended_channel_platform"].astype(str))
+        every_row = (np.zeros(len(test), dtype=np.int64), ["p_realised"])
+        values = truth_values(
+            truth,
+            test["customer_id"],
+            {
+                "p_realised": every_row,
+                "propensity_realised": (every_row[0], ["propensity_realised"]),
+                "p_recommended": (
+                    codes,
+                    ["p__" + "__".join(str(label).split(" + ", 1)) for label in uniques],
+                ),
+            },
+        )
+        truth_rate["historical"] = float(np.nanmean(values["p_realised"]))
+        truth_rate["recommended"] = float(np.nanmean(values["p_recommended"]))
+        true_e = values["propensity_realised"]
         propensity_mae = float(np.nanmean(np.abs(e_logged - true_e)))
         propensity_corr = float(pd.Series(e_logged).corr(pd.Series(true_e)))
         for name, rate in truth_rate.items():
@@ -355,5 +486,6 @@ def evaluate_marketing_policy(
     raw_dir: str | None,
     **options: float,
 ) -> pd.DataFrame:
-    """``evaluate_recommendations`` with the truth sidecar of ``raw_dir`` when it exists."""
-    return evaluate_recommendations(features, recommendations, load_truth(raw_dir), **options)
+    """``evaluate_recommendations`` with the truth sidecar of ``raw_dir`` when it exists (read
+    column by column, only the test customers' values kept)."""
+    return evaluate_recommendations(features, recommendations, truth_file(raw_dir), **options)

@@ -220,3 +220,73 @@ def test_marketing_evaluation_with_and_without_the_truth() -> None:
 def test_load_truth_is_none_without_a_sidecar(tmp_path) -> None:
     assert policy.load_truth(str(tmp_path)) is None
     assert policy.load_truth(None) is None
+
+
+def test_bootstrap_blocks_are_the_whole_index_in_pieces() -> None:
+    whole = policy.bootstrap_index(1_001, 37, seed=9)
+    for cells in (1, 1_001, 5_000, 10**9):  # one replicate per block ... everything at once
+        blocks = list(policy.bootstrap_blocks(1_001, 37, seed=9, block_cells=cells))
+        np.testing.assert_array_equal(np.vstack(blocks), whole)
+        assert max(len(b) for b in blocks) == min(37, max(1, cells // 1_001))
+
+
+def test_blocked_bootstrap_table_equals_the_unblocked_one() -> None:
+    world = _world(3_001, seed=7, confounded=True)
+    rows = np.arange(len(world["y"]))
+    e = world["e"][rows, world["action"]]
+    q = world["p"]
+    hist = policy.LoggedPolicy(world["y"], e, e, q[rows, world["action"]], q[rows, world["action"]])
+    policies = {"historical": hist, "recommended": _recommended(world, q)}
+    whole = policy.compare_policies(policies, "historical", samples=60, seed=3, block_cells=10**9)
+    blocked = policy.compare_policies(policies, "historical", samples=60, seed=3, block_cells=7_000)
+    pd.testing.assert_frame_equal(whole, blocked)
+    # and both equal the draws computed on the (samples x n) index directly
+    index = policy.bootstrap_index(len(rows), 60, seed=3)
+    draws = policy._estimates(policies["recommended"], index)["doubly_robust"]
+    row = whole.set_index(["policy", "estimator"]).loc[("recommended", "doubly_robust")]
+    assert row["ci_lower"] == np.nanquantile(draws, 0.025)
+    assert row["ci_upper"] == np.nanquantile(draws, 0.975)
+
+
+def test_marketing_evaluation_reads_the_sidecar_file_like_the_frame(tmp_path) -> None:
+    features, recs, truth = _marketing_frames()
+    (tmp_path / "_truth").mkdir()
+    truth.iloc[10:].rename(columns={"customer_id": "CustomerID"}).to_parquet(
+        tmp_path / policy.TRUTH_FILE
+    )
+    from_file = policy.evaluate_marketing_policy(features, recs, str(tmp_path), samples=30)
+    from_frame = policy.evaluate_recommendations(
+        features, recs, policy.load_truth(str(tmp_path)), samples=30
+    )
+    pd.testing.assert_frame_equal(from_file, from_frame)
+    values = policy.truth_values(
+        tmp_path / policy.TRUTH_FILE,
+        np.array([0, 10, 11, 99_999]),
+        {"p": (np.array([0, 0, -1, 0]), ["p_realised"])},
+    )
+    np.testing.assert_array_equal(
+        values["p"], [np.nan, truth.loc[10, "p_realised"], np.nan, np.nan]
+    )
+
+
+def test_propensity_row_cap_is_a_seeded_sample_and_changes_nothing_below_it() -> None:
+    features, recs, truth = _marketing_frames()
+    n_train = int((features["split"] == "train").sum())
+
+    def run(cap: int | None) -> pd.DataFrame:
+        return policy.evaluate_recommendations(
+            features, recs, truth, samples=20, propensity_max_rows=cap
+        )
+
+    uncapped = run(None)
+    pd.testing.assert_frame_equal(run(n_train), uncapped)
+    capped = run(600)
+    pd.testing.assert_frame_equal(run(600), capped)  # seeded
+    assert capped["min_propensity_logged"].iloc[0] != uncapped["min_propensity_logged"].iloc[0]
+    # only the propensity-weighted estimators move; the observed rate and the claim do not
+    small, full = (
+        t.set_index(["policy", "estimator"])["conversion_rate"] for t in (capped, uncapped)
+    )
+    for key in [("historical", "observed"), ("recommended", "direct_method")]:
+        assert small[key] == full[key]
+    assert small[("recommended", "ipw")] != full[("recommended", "ipw")]

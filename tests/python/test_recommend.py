@@ -4,13 +4,16 @@ combination, the channel-derived features are recomputed, and the support rule h
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import expit
+from sklearn.linear_model import LogisticRegression
+from xgboost import XGBClassifier
 
-from leakproof import recommend
+from leakproof import recommend, train
 
 CHANNELS = ["Email", "PPC", "Referral", "SEO"]
 PLATFORMS = ["Facebook", "Google Search", "Instagram"]
@@ -187,3 +190,141 @@ def test_vectorised_scoring_is_fast() -> None:
 )
 def test_as_bool_reads_rendered_dbt_config(value: object, expected: bool) -> None:
     assert recommend.as_bool(value) is expected
+
+
+# --- the patched design matrix equals the replicated frames, bit for bit ----------------------
+
+
+@dataclass
+class _Bundle:
+    """The parts of a train.ModelBundle that scoring uses, fitted on ``_features``."""
+
+    family: str
+    spec: train.ModelSpec
+    encoder: train.DesignEncoder
+    estimator: object
+    calibrator: train.Calibrator
+
+    def design_matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.encoder.transform(frame, self.spec)
+
+    def margin(self, design: np.ndarray) -> np.ndarray:
+        return train.model_margin(self.estimator, design)
+
+
+def _fitted_bundle(features: pd.DataFrame, family: str) -> _Bundle:
+    spec = train.ModelSpec(
+        use_case="recommend_test",
+        id_columns=("customer_id",),
+        target="conversion",
+        numeric_features=(
+            "income",
+            "channel_avg_ad_spend",
+            "channel_share_of_customers",
+            "channel_conversion_rate_oof",
+            "is_paid_channel",
+        ),
+        categorical_features=(
+            "campaign_channel",
+            "advertising_platform",
+            "advertising_tool",
+            "channel_platform",
+            "age_group",
+        ),
+        families=(family,),
+        primary_family=family,
+    )
+    train_rows = features[features["split"] == "train"]
+    preprocessor = train.make_preprocessor(family, spec).fit(train.design_frame(train_rows, spec))
+    encoder = train.DesignEncoder.from_preprocessor(preprocessor, spec)
+    design = encoder.transform(train_rows, spec)
+    y = train_rows["conversion"].to_numpy()
+    if family == "xgboost":
+        estimator = XGBClassifier(n_estimators=40, max_depth=4, learning_rate=0.3, n_jobs=1)
+        calibrator = train.Calibrator("sigmoid", slope=0.93, intercept=-0.21)
+    else:
+        estimator = LogisticRegression(C=1.0, max_iter=500)
+        margin = None
+    estimator.fit(design, y)
+    if family != "xgboost":
+        margin = train.model_margin(estimator, design)
+        calibrator = train.fit_calibrator("isotonic", margin, y)
+    return _Bundle(family, spec, encoder, estimator, calibrator)
+
+
+def _model_features(n: int = 3_000, seed: int = 4) -> pd.DataFrame:
+    """``_features`` with a label that depends on the combination, missing incomes and a
+    per-channel feature that is missing for one whole channel (imputed like the encoder)."""
+    features = _features(n, seed=seed)
+    rng = np.random.default_rng(seed)
+    logit = (
+        -2.0
+        + 0.6 * (features["campaign_channel"] == "Referral")
+        + 0.5 * (features["advertising_tool"] == "DV360")
+        + 0.8 * (features["channel_platform"] == "SEO + Instagram")
+        + features["income"] / 100_000
+    )
+    features["conversion"] = (rng.random(n) < expit(logit)).astype(int)
+    features.loc[rng.random(n) < 0.1, "income"] = np.nan
+    features.loc[features["campaign_channel"] == "Email", "channel_share_of_customers"] = np.nan
+    features.loc[features.index[:5], ["split", "advertising_platform"]] = ["score", "Pinterest"]
+    return features
+
+
+@pytest.mark.parametrize("family", ["xgboost", "logistic"])
+def test_patched_design_scores_equal_the_replicated_frames_bit_for_bit(family: str) -> None:
+    features = _model_features()
+    bundle = _fitted_bundle(features, family)
+    context = recommend.channel_context(features)
+    reference = recommend.score_combinations(features, recommend.reference_predict(bundle), context)
+    design = recommend.CombinationDesign.build(bundle, context)
+    patched = design.scores(features)
+    assert patched.shape == (len(features), len(context.combinations))
+    np.testing.assert_array_equal(patched, reference)
+    # the tool follows the platform: the model sees it (else this test would prove little)
+    assert len(design.tool_columns) and len(design.patched)
+    # on one thread, in any chunking: the same numbers
+    np.testing.assert_array_equal(design.scores(features.iloc[:700], n_jobs=1), reference[:700])
+
+
+@pytest.mark.parametrize("in_support_only", [False, True])
+def test_recommend_with_a_bundle_equals_the_reference_path(in_support_only: bool) -> None:
+    features = _model_features()
+    bundle = _fitted_bundle(features, "xgboost")
+    options = {"min_support_customers": 15, "in_support_only": in_support_only}
+    fast = recommend.recommend(features, bundle=bundle, chunk=512, **options)
+    slow = recommend.recommend(features, recommend.reference_predict(bundle), chunk=999, **options)
+    pd.testing.assert_frame_equal(fast, slow)
+    assert fast["current_probability"].isna().sum() == 5  # the untrained platform
+    assert (
+        fast.loc[:4, "current_channel_platform"] == fast.loc[:4, "current_channel"] + " + Pinterest"
+    ).all()
+    with pytest.raises(ValueError, match="exactly one"):
+        recommend.recommend(features)
+
+
+def test_true_probabilities_from_a_frame_or_the_sidecar_file(tmp_path) -> None:
+    features = _features()
+    out = recommend.recommend(features, _predict)
+    rng = np.random.default_rng(3)
+    truth = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()[5:]})
+    for channel in CHANNELS:
+        for platform in PLATFORMS:
+            truth[f"p__{channel}__{platform}"] = rng.random(len(truth))
+    path = tmp_path / "truth.parquet"
+    truth.rename(columns={"customer_id": "CustomerID"}).to_parquet(path)
+    from_frame = recommend.with_true_probabilities(out, truth)
+    from_file = recommend.with_true_probabilities(out, path)
+    pd.testing.assert_frame_equal(from_frame, from_file)
+    indexed = truth.set_index("customer_id")
+    expected = [
+        indexed.loc[c, f"p__{ch}__{p}"] if c in indexed.index else np.nan
+        for c, ch, p in zip(
+            out["customer_id"], out["recommended_channel"], out["recommended_platform"], strict=True
+        )
+    ]
+    np.testing.assert_array_equal(from_frame["true_recommended_probability"], expected)
+    assert from_frame["true_current_probability"].isna().sum() == 5  # customers without truth
+    assert "true_current_probability" not in out.columns  # the input is not modified
+    none = recommend.with_true_probabilities(out, None)
+    assert not none["has_truth"].any() and none["true_recommended_probability"].isna().all()
