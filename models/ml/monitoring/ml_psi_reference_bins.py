@@ -5,7 +5,7 @@ model's artifact with a sha256; with var retrain: false read back and verified, 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    from leakproof.drift import frozen_reference_bins
+    from leakproof.drift import SCORE_VARIABLE, frozen_reference_bins
     from leakproof.models import resolve
 
     registry = dbt.ref("ml_model_registry").to_arrow_table().to_pandas()
@@ -25,9 +25,20 @@ def model(dbt, session):
         ),
     }
     retrain = str(dbt.config.get("retrain")).lower() in ("true", "1")
+
+    def training_rows(relation, columns=None):
+        # Only the training split is binned: filter (and project) in DuckDB, not in pandas.
+        rows = relation.filter("split = 'train'")
+        return (rows.select(*columns) if columns else rows).to_arrow_table().to_pandas()
+
     inputs = {
         use_case: (
-            (features.to_arrow_table().to_pandas(), scores.to_arrow_table().to_pandas(), ids, table)
+            (
+                training_rows(features),
+                training_rows(scores, [*ids, "split", SCORE_VARIABLE]),
+                ids,
+                table,
+            )
             if retrain
             else None
         )
