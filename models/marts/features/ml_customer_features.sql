@@ -35,7 +35,9 @@ training_by_channel as (
     select
         campaign_channel,
         count(*) as training_customers,
-        avg(ad_spend_capped) as channel_avg_ad_spend,
+        -- Summed with fsum (compensated) and rounded: a plain avg of doubles depends on the
+        -- order DuckDB's threads add them, and a 1e-12 wobble can move a tree split.
+        round(fsum(ad_spend_capped) / count(ad_spend_capped), 6) as channel_avg_ad_spend,
         sum(conversion) as training_conversions
     from customers_with_folds
     where split = 'train'
