@@ -22,8 +22,10 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import psutil
 
 from leakproof.generate import generate
@@ -45,6 +47,7 @@ class Run:
     peak_rss_bytes: int
     returncode: int
     nodes: list[tuple[str, float]] = field(default_factory=list)
+    node_peak_rss_bytes: dict[str, int] = field(default_factory=dict)
 
     @property
     def build_seconds(self) -> float:
@@ -60,6 +63,7 @@ class PeakMemory:
 
     def __init__(self, pid: int, interval: float = 0.2) -> None:
         self.pid, self.interval, self.peak = pid, interval, 0
+        self.samples: list[tuple[float, int]] = []  # (unix time, bytes)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -73,6 +77,7 @@ class PeakMemory:
                     with contextlib.suppress(psutil.Error):  # it may exit while we look
                         total += process.memory_info().rss
                 self.peak = max(self.peak, total)
+                self.samples.append((time.time(), total))
             except psutil.Error:
                 pass
             self._stop.wait(self.interval)
@@ -86,14 +91,33 @@ class PeakMemory:
         self._thread.join()
 
 
-def _timed(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[float, int, int]:
-    """Run a command; its wall seconds, return code and peak RSS of its process tree."""
+def _timed(
+    command: list[str], cwd: Path, env: dict[str, str], log: Path
+) -> tuple[float, int, PeakMemory]:
+    """Run a command; its wall seconds, return code and the RSS samples of its process tree."""
     started = time.perf_counter()
     with log.open("a") as handle:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=handle, stderr=handle)
         with PeakMemory(process.pid) as memory:
             returncode = process.wait()
-    return time.perf_counter() - started, returncode, memory.peak
+    return time.perf_counter() - started, returncode, memory
+
+
+def node_peaks(results: list[dict], samples: list[tuple[float, int]]) -> dict[str, int]:
+    """Peak RSS of the process tree while each dbt node executed (from its run_results timing);
+    0 when no sample fell inside a node (nodes shorter than the sampling interval)."""
+    times = np.array([t for t, _ in samples], dtype=float)
+    rss = np.array([b for _, b in samples], dtype=np.int64)
+    peaks = {}
+    for result in results:
+        spans = [t for t in result.get("timing", []) if t.get("name") == "execute"]
+        if not spans or not spans[0].get("started_at") or not spans[0].get("completed_at"):
+            continue
+        start = datetime.fromisoformat(spans[0]["started_at"].replace("Z", "+00:00")).timestamp()
+        end = datetime.fromisoformat(spans[0]["completed_at"].replace("Z", "+00:00")).timestamp()
+        inside = rss[(times >= start) & (times <= end)]
+        peaks[result["unique_id"]] = int(inside.max()) if len(inside) else 0
+    return peaks
 
 
 def run_size(rows: int, out: Path, project_dir: Path, dbt: str) -> Run:
@@ -128,15 +152,17 @@ def run_size(rows: int, out: Path, project_dir: Path, dbt: str) -> Run:
         ],
     }
     nodes: list[tuple[str, float]] = []
+    peaks: dict[str, int] = {}
     for stage, command in steps.items():
-        seconds[stage], returncode, stage_peak = _timed(command, project_dir, env, log)
-        peak = max(peak, stage_peak)
+        seconds[stage], returncode, memory = _timed(command, project_dir, env, log)
+        peak = max(peak, memory.peak)
         if stage == "dbt_build" and (target / "run_results.json").exists():
             results = json.loads((target / "run_results.json").read_text())["results"]
             nodes = [(r["unique_id"], float(r["execution_time"])) for r in results]
+            peaks = node_peaks(results, memory.samples)
         if returncode != 0:
             break
-    return Run(rows, seconds, peak, returncode, nodes)
+    return Run(rows, seconds, peak, returncode, nodes, peaks)
 
 
 def write_results(runs: Sequence[Run], out: Path) -> Path:
@@ -157,7 +183,9 @@ def write_results(runs: Sequence[Run], out: Path) -> Path:
                 ]
             )
             for node, seconds in run.nodes:
-                writer.writerow([run.rows, node, f"{seconds:.3f}", "", ""])
+                node_peak = run.node_peak_rss_bytes.get(node)
+                peak_gb = f"{node_peak / 1e9:.2f}" if node_peak else ""
+                writer.writerow([run.rows, node, f"{seconds:.3f}", peak_gb, ""])
     return path
 
 
@@ -234,6 +262,11 @@ def table(runs: Sequence[Run], top: int = 8) -> str:
         worst = growth(small, large)
         lines.append(f"time ratio {small.rows:,} -> {large.rows:,} (rows x{ratio:.1f}):")
         lines += [f"  {g:6.1f}  {node}" for g, node in worst[:top]]
+    largest = runs[-1]
+    heaviest = sorted(largest.node_peak_rss_bytes.items(), key=lambda item: -item[1])[:3]
+    if heaviest:
+        lines.append(f"peak memory by node at {largest.rows:,} customers:")
+        lines += [f"  {b / 1e9:6.2f} GB  {node}" for node, b in heaviest]
     return "\n".join(lines)
 
 

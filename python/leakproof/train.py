@@ -96,7 +96,7 @@ DEFAULT_XGBOOST_PARAMS: dict[str, Any] = {
     "tree_method": "hist",
     "n_jobs": 1,
 }
-SCORE_CHUNK_ROWS = 262_144
+SCORE_CHUNK_ROWS = 131_072
 
 
 class TrainingDataError(ValueError):
@@ -1331,7 +1331,7 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
     (1 = top 10% by raw score, ties by id); ``oof_calibrated_probability`` is the out-of-fold
     estimate for a training row the model was fitted on (null elsewhere) - the honest score for
     the training population. Rows are scored and explained in chunks of ``SCORE_CHUNK_ROWS``
-    (every row gets its exact SHAP reason codes; memory stays bounded by the chunk, ~1 GB);
+    (every row gets its exact SHAP reason codes; memory stays bounded by the chunk, ~0.6 GB);
     a row's values do not depend on the chunking.
     """
     spec = bundle.spec

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from leakproof.bench import Run, growth, table, write_results
+from leakproof.bench import Run, growth, node_peaks, table, write_results
 
 
 def runs() -> list[Run]:
@@ -52,3 +52,22 @@ def test_table_reports_stages_targets_and_the_growth_of_each_slow_node() -> None
     assert "15.0  model.a.train" in text  # 300 / 20
     assert "418.0" in text  # end to end
     assert "targets: dbt build at 48K <= 30 s" in text
+
+
+def test_node_peaks_take_the_largest_sample_inside_each_node() -> None:
+    def node(name: str, start: str, end: str) -> dict:
+        timing = [{"name": "execute", "started_at": start, "completed_at": end}]
+        return {"unique_id": name, "timing": timing}
+
+    base = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+    results = [
+        node("model.a.first", "2027-01-15T08:00:00Z", "2027-01-15T08:00:02Z"),
+        node("model.a.second", "2027-01-15T08:00:02.5Z", "2027-01-15T08:00:04Z"),
+        node("model.a.instant", "2027-01-15T08:00:04.01Z", "2027-01-15T08:00:04.02Z"),
+    ]
+    samples = [(base + 0.5, 10), (base + 1.5, 30), (base + 3.0, 20), (base + 3.5, 25)]
+    assert node_peaks(results, samples) == {
+        "model.a.first": 30,
+        "model.a.second": 25,
+        "model.a.instant": 0,
+    }
