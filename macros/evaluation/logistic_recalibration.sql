@@ -3,15 +3,19 @@
     label ~ intercept + slope * logit(score), fitted by Newton-Raphson in plain SQL (one CTE per
     iteration, starting from the identity 0 + 1 * logit). A perfectly calibrated score has
     intercept 0 and slope 1; slope < 1 means over-confident scores. Scores are clipped to
-    [1e-12, 1 - 1e-12] before the logit. Yields CTEs `<name>_step_<k>`; the last one, named
+    [1e-12, 1 - 1e-12] before the logit. `weight`, when given, is a column counting the rows
+    each row of `relation` stands for (e.g. one row per distinct label and score), so the fit
+    reads a pre-aggregated relation (issue 9) and equals the fit on the rows. Yields CTEs
+    `<name>_step_<k>`; the last one, named
     `<name>`, has one row per `group_by` with calibration_intercept and calibration_slope.
 -#}
-{% macro logistic_recalibration(name, relation, group_by, label='label', score='score', iterations=12) -%}
+{% macro logistic_recalibration(name, relation, group_by, label='label', score='score', weight=none, iterations=12) -%}
 {{ name }}_points as (
 
     select
         {{ group_by | join(', ') }},
         cast({{ label }} as double) as y,
+        {{ 'cast(' ~ weight ~ ' as double)' if weight else '1.0' }} as w,
         ln(least(greatest({{ score }}, 1e-12), 1 - 1e-12))
         - ln(1 - least(greatest({{ score }}, 1e-12), 1 - 1e-12)) as x
     from {{ relation }}
@@ -37,21 +41,36 @@
         {%- endfor %}
         previous.intercept,
         previous.slope,
-        sum(points.y - 1 / (1 + exp(-(previous.intercept + previous.slope * points.x)))) as g0,
-        sum((points.y - 1 / (1 + exp(-(previous.intercept + previous.slope * points.x)))) * points.x)
-            as g1,
         sum(
-            1 / (1 + exp(-(previous.intercept + previous.slope * points.x)))
-            * (1 - 1 / (1 + exp(-(previous.intercept + previous.slope * points.x))))
+            points.w * (points.y - 1 / (1 + exp(-(previous.intercept + previous.slope * points.x))))
+        ) as g0,
+        sum(
+            points.w
+            * (points.y - 1 / (1 + exp(-(previous.intercept + previous.slope * points.x))))
+            * points.x
+        ) as g1,
+        sum(
+            points.w
+            * (
+                1 / (1 + exp(-(previous.intercept + previous.slope * points.x)))
+                * (1 - 1 / (1 + exp(-(previous.intercept + previous.slope * points.x))))
+            )
         ) as h00,
         sum(
-            1 / (1 + exp(-(previous.intercept + previous.slope * points.x)))
-            * (1 - 1 / (1 + exp(-(previous.intercept + previous.slope * points.x)))) * points.x
+            points.w
+            * (
+                1 / (1 + exp(-(previous.intercept + previous.slope * points.x)))
+                * (1 - 1 / (1 + exp(-(previous.intercept + previous.slope * points.x))))
+                * points.x
+            )
         ) as h01,
         sum(
-            1 / (1 + exp(-(previous.intercept + previous.slope * points.x)))
-            * (1 - 1 / (1 + exp(-(previous.intercept + previous.slope * points.x))))
-            * points.x * points.x
+            points.w
+            * (
+                1 / (1 + exp(-(previous.intercept + previous.slope * points.x)))
+                * (1 - 1 / (1 + exp(-(previous.intercept + previous.slope * points.x))))
+                * points.x * points.x
+            )
         ) as h11
     from {{ name }}_points as points
     inner join {{ name }}_step_{{ step - 1 }} as previous

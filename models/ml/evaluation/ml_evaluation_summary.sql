@@ -80,15 +80,114 @@ curves as (
 
 ),
 
-ranked as (
+score_ranks as (
 
     select
-        *,
+        use_case,
+        model_id,
+        split,
+        score,
+        positives,
+        negatives,
+        positives_at_or_above - positives as positives_above,
+        positives_at_or_above + negatives_at_or_above - positives - negatives as rows_above,
+        positives_at_or_above + negatives_at_or_above as rows_at_or_above,
+        -- the same cutoffs as row_number() <= ceil(share * rows): exact decimal arithmetic
+        ceil(0.1 * cast(total_positives + total_negatives as bigint)) as top_10_rows,
+        ceil(0.2 * cast(total_positives + total_negatives as bigint)) as top_20_rows
+    from cumulated
+
+),
+
+top_boundaries as (
+
+    -- the score holding the last row of the top 10 % / 20 % (ranked by score desc, entity_key
+    -- asc): every row above it is in, its own rows only up to the cutoff
+    select
+        use_case,
+        model_id,
+        split,
+        10 as top_share,
+        score,
+        top_10_rows as cutoff_rows,
+        positives_above,
+        top_10_rows - rows_above as rows_taken
+    from score_ranks
+    where rows_above < top_10_rows and rows_at_or_above >= top_10_rows
+    union all
+    select
+        use_case,
+        model_id,
+        split,
+        20 as top_share,
+        score,
+        top_20_rows as cutoff_rows,
+        positives_above,
+        top_20_rows - rows_above as rows_taken
+    from score_ranks
+    where rows_above < top_20_rows and rows_at_or_above >= top_20_rows
+
+),
+
+boundary_rows_ranked as (
+
+    -- only the rows tied on a boundary score are ranked one by one, by entity_key
+    select
+        top_boundaries.use_case,
+        top_boundaries.model_id,
+        top_boundaries.split,
+        top_boundaries.top_share,
+        top_boundaries.cutoff_rows,
+        top_boundaries.positives_above,
+        top_boundaries.rows_taken,
+        labelled.label,
         row_number() over (
-            partition by use_case, model_id, split order by score desc, entity_key asc
-        ) as score_rank,
-        count(*) over (partition by use_case, model_id, split) as rows_in_split
-    from labelled
+            partition by
+                top_boundaries.use_case,
+                top_boundaries.model_id,
+                top_boundaries.split,
+                top_boundaries.top_share
+            order by labelled.entity_key asc
+        ) as tie_rank
+    from top_boundaries
+    inner join labelled
+        on
+            top_boundaries.use_case = labelled.use_case
+            and top_boundaries.model_id = labelled.model_id
+            and top_boundaries.split = labelled.split
+            and top_boundaries.score = labelled.score
+
+),
+
+top_positives as (
+
+    select
+        use_case,
+        model_id,
+        split,
+        top_share,
+        max(cutoff_rows) as cutoff_rows,
+        max(positives_above)
+        + count(*) filter (where tie_rank <= rows_taken and label = 1) as positives_in_top
+    from boundary_rows_ranked
+    group by use_case, model_id, split, top_share
+
+),
+
+top_rates as (
+
+    select
+        use_case,
+        model_id,
+        split,
+        max(cast(positives_in_top as double) / cast(cutoff_rows as double)) filter (
+            where top_share = 10
+        ) as top_10_rate,
+        max(cast(positives_in_top as double) / cast(cutoff_rows as double)) filter (
+            where top_share = 20
+        ) as top_20_rate
+    from top_positives
+    group by use_case, model_id, split
 
 ),
 
@@ -110,15 +209,40 @@ pointwise as (
         ) as log_loss,
         count(*) filter (where predicted_label = 1 and label = 1) as true_positives,
         count(*) filter (where predicted_label = 1 and label = 0) as false_positives,
-        count(*) filter (where predicted_label = 0 and label = 1) as false_negatives,
-        avg(label) filter (where score_rank <= ceil(0.1 * rows_in_split)) as top_10_rate,
-        avg(label) filter (where score_rank <= ceil(0.2 * rows_in_split)) as top_20_rate
-    from ranked
+        count(*) filter (where predicted_label = 0 and label = 1) as false_negatives
+    from labelled
     group by use_case, model_id, split
 
 ),
 
-{{ logistic_recalibration('calibration', 'labelled', ['use_case', 'model_id', 'split']) }},
+calibration_input as (
+
+    -- one row per distinct score and label, weighted by its rows: the fit reads these, not rows
+    select
+        use_case,
+        model_id,
+        split,
+        score,
+        1 as label,  -- noqa: RF04
+        positives as row_weight
+    from by_score
+    where positives > 0
+    union all
+    select
+        use_case,
+        model_id,
+        split,
+        score,
+        0 as label,  -- noqa: RF04
+        negatives as row_weight
+    from by_score
+    where negatives > 0
+
+),
+
+{{ logistic_recalibration(
+    'calibration', 'calibration_input', ['use_case', 'model_id', 'split'], weight='row_weight'
+) }},
 
 final as (
 
@@ -144,10 +268,10 @@ final as (
             2 * pointwise.true_positives + pointwise.false_positives + pointwise.false_negatives,
             0
         ) as f1_at_threshold,
-        pointwise.top_10_rate,
-        pointwise.top_10_rate / nullif(pointwise.base_rate, 0) as lift_top_10,
-        pointwise.top_20_rate,
-        pointwise.top_20_rate / nullif(pointwise.base_rate, 0) as lift_top_20,
+        top_rates.top_10_rate,
+        top_rates.top_10_rate / nullif(pointwise.base_rate, 0) as lift_top_10,
+        top_rates.top_20_rate,
+        top_rates.top_20_rate / nullif(pointwise.base_rate, 0) as lift_top_20,
         calibration.intercept as calibration_intercept,
         calibration.slope as calibration_slope
     from pointwise
@@ -156,6 +280,11 @@ final as (
             pointwise.use_case = curves.use_case
             and pointwise.model_id = curves.model_id
             and pointwise.split = curves.split
+    inner join top_rates
+        on
+            pointwise.use_case = top_rates.use_case
+            and pointwise.model_id = top_rates.model_id
+            and pointwise.split = top_rates.split
     left join calibration
         on
             pointwise.use_case = calibration.use_case
