@@ -70,7 +70,8 @@ def design_contributions(bundle: ModelBundle, design: np.ndarray) -> tuple[np.nd
         width = design.shape[1] + 1
         contributions = np.vstack(parts) if parts else np.zeros((0, width), dtype=np.float32)
         contributions = contributions.astype(np.float64)
-        return contributions[:, :-1], contributions[:, -1]
+        # Copy the base column: a view would keep the whole (rows x columns) matrix alive.
+        return contributions[:, :-1], contributions[:, -1].copy()
     estimator = bundle.estimator
     contributions = design * estimator.coef_[0][None, :]
     base = np.full(len(design), float(estimator.intercept_[0]))
@@ -105,7 +106,7 @@ def feature_contributions(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFr
     return out
 
 
-def _value_text(bundle: ModelBundle, frame: pd.DataFrame, feature: str) -> np.ndarray:
+def _value_text(bundle: ModelBundle, frame: pd.DataFrame, feature: str) -> pa.Array:
     """How a feature's value is written in a reason code (numbers rounded to 4 decimals)."""
     from leakproof.train import string_array
 
@@ -115,7 +116,7 @@ def _value_text(bundle: ModelBundle, frame: pd.DataFrame, feature: str) -> np.nd
         array = pa.array(np.round(numbers, 4), from_pandas=True).cast(pa.large_string())
     else:
         array = string_array(series)
-    return pc.fill_null(array, MISSING_TEXT).to_numpy(zero_copy_only=False)
+    return pc.fill_null(array, MISSING_TEXT)
 
 
 def reason_codes_from_contributions(
@@ -125,30 +126,39 @@ def reason_codes_from_contributions(
 
     Columns ``reason_<k>`` (e.g. ``campaign_channel=Referral``), ``reason_<k>_feature`` and
     ``reason_<k>_contribution`` (log-odds); null where a row has fewer than k positive
-    contributions. Ties go to the earlier feature in the spec.
+    contributions. Ties go to the earlier feature in the spec. The text columns are built in
+    Arrow (no Python string per row), so millions of rows stay compact.
     """
     features = bundle.spec.features
     rows = len(contributions)
     k = min(n, len(features))
     order = np.argsort(-contributions, axis=1, kind="stable")[:, :k]
     values = np.take_along_axis(contributions, order, axis=1)
-    texts: dict[int, np.ndarray] = {}
+    names = pa.array(list(features), type=pa.large_string())
+    texts: dict[int, pa.Array] = {}
+    empty = pa.nulls(rows, type=pa.large_string())
     out: dict[str, Any] = {}
     for rank in range(n):
-        label = np.full(rows, None, dtype=object)
-        feature = np.full(rows, None, dtype=object)
+        label = feature = empty
         amount = np.full(rows, np.nan)
-        if rank < k:
+        if rank < k and rows:
             positive = values[:, rank] > 0
-            for index in np.unique(order[positive, rank]):
-                mask = positive & (order[:, rank] == index)
+            chosen = order[:, rank]
+            used = np.unique(chosen[positive])
+            for index in used:
                 if index not in texts:
-                    texts[index] = _value_text(bundle, frame, features[index])
-                feature[mask] = features[index]
-                label[mask] = features[index] + "=" + texts[index][mask]
+                    texts[int(index)] = _value_text(bundle, frame, features[index])
+            if len(used):
+                slot = np.searchsorted(used, chosen).clip(0, len(used) - 1).astype(np.int32)
+                value_text = pc.choose(pa.array(slot), *(texts[int(i)] for i in used))
+                mask = pa.array(~positive)
+                feature = pc.if_else(mask, empty, pc.take(names, pa.array(chosen)))
+                label = pc.binary_join_element_wise(
+                    feature, value_text, pa.scalar("=", type=pa.large_string())
+                )
             amount[positive] = values[positive, rank]
-        out[f"reason_{rank + 1}"] = label
-        out[f"reason_{rank + 1}_feature"] = feature
+        out[f"reason_{rank + 1}"] = pd.array(label, dtype="str")
+        out[f"reason_{rank + 1}_feature"] = pd.array(feature, dtype="str")
         out[f"reason_{rank + 1}_contribution"] = amount
     return pd.DataFrame(out, index=frame.index)
 

@@ -1369,13 +1369,13 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
     if reasons:
         reason_frame = pd.concat(reasons, ignore_index=True)
         for column in reason_frame.columns:
-            out[column] = reason_frame[column].to_numpy()
+            out[column] = reason_frame[column].array  # Arrow-backed text stays Arrow
     else:
         empty = explain.reason_codes_from_contributions(
             bundle, frame, np.zeros((0, len(spec.features))), n=spec.n_reason_codes
         )
         for column in empty.columns:
-            out[column] = empty[column].to_numpy()
+            out[column] = empty[column].array
     return out
 
 
@@ -1546,9 +1546,14 @@ def train(
     _check_unique_ids(frame, splits, spec)
     train_mask = splits == "train"
     test_mask = splits == "test"
-    train_split = frame.loc[train_mask]
-    sample = training_sample(train_split, labels[train_mask].astype(np.int64), spec)
-    fitted = train_split.iloc[sample]  # every training row, or a seeded sample at scale
+    # The sample is drawn on the key columns only: copying the whole training split of a
+    # multi-million-row frame would cost gigabytes for rows that are not fitted.
+    train_positions = np.flatnonzero(train_mask)
+    keys = [c for c in (*spec.id_columns, spec.cv_group_column) if c and c in frame.columns]
+    sample = training_sample(
+        frame[keys].iloc[train_positions], labels[train_mask].astype(np.int64), spec
+    )
+    fitted = frame.iloc[train_positions[sample]]  # every training row, or a seeded sample
     x_train = design_frame(fitted, spec)
     y_train = labels[train_mask].astype(np.int64)[sample]
     x_test, y_test = design_frame(frame.loc[test_mask], spec), labels[test_mask].astype(np.int64)
