@@ -1549,7 +1549,7 @@ def train(
     # The sample is drawn on the key columns only: copying the whole training split of a
     # multi-million-row frame would cost gigabytes for rows that are not fitted.
     train_positions = np.flatnonzero(train_mask)
-    keys = [c for c in (*spec.id_columns, spec.cv_group_column) if c and c in frame.columns]
+    keys = [c for c in dict.fromkeys((*spec.id_columns, spec.cv_group_column)) if c in frame]
     sample = training_sample(
         frame[keys].iloc[train_positions], labels[train_mask].astype(np.int64), spec
     )

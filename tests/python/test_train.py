@@ -446,6 +446,25 @@ def test_training_sample_keeps_whole_groups() -> None:
     assert frame.account.isin(kept).sum() == len(sample)  # every row of a kept account
 
 
+def test_a_training_cap_with_groups_that_are_also_ids(tmp_path) -> None:
+    frame = synthetic_frame(n=3000, n_score=0)
+    frame["account"] = (frame.customer_id % 600).astype(str)
+    frame["wave"] = frame.groupby("account").cumcount()
+    spec = demo_spec(
+        tmp_path,
+        id_columns=("account", "wave"),
+        cv_group_column="account",
+        max_training_rows=1000,
+        families=("logistic",),
+        primary_family="logistic",
+        imbalance_treatments=("none",),
+    )
+    result = T.train(frame, spec, save=False, score_rows=False)
+    row = result.registry.iloc[0]
+    assert 990 <= row.training_rows <= 1000 < row.training_split_rows
+    assert result.cv_folds.n_valid_rows.sum() == row.training_rows
+
+
 def test_a_training_cap_fits_on_the_sample_and_still_scores_every_row(tmp_path, demo_frame) -> None:
     spec = demo_spec(tmp_path, max_training_rows=1500, families=("xgboost",))
     result = T.train(demo_frame, spec, save=False)
