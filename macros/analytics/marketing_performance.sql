@@ -40,19 +40,7 @@ final as (
         {%- endfor %}
         {%- endfor %}
         is_known_category,
-        units as customers,
-        events as conversions,
-        event_rate as conversion_rate,
-        event_rate_ci_lower as conversion_rate_ci_lower,
-        event_rate_ci_upper as conversion_rate_ci_upper,
-        total_spend,
-        avg_spend,
-        cost_per_event as cost_per_conversion,
-        spend_share,
-        unit_share as customer_share,
-        event_share as conversion_share,
-        overall_event_rate as overall_conversion_rate,
-        rate_relative_to_overall,
+        {{ marketing_rate_columns() }}
         event_rate_rank as conversion_rate_rank,
         is_below_min_sample,
         is_best_cell as is_best,
@@ -67,4 +55,27 @@ final as (
 )
 
 select * from final
+{%- endmacro %}
+
+
+
+{#-
+    group_performance's generic rate columns under their marketing names (units are customers,
+    events are conversions), in mart order, each followed by a comma: the one renaming shared by
+    marketing_performance_mart and fct_segment_performance.
+-#}
+{% macro marketing_rate_columns() -%}
+    units as customers,
+    events as conversions,
+    event_rate as conversion_rate,
+    event_rate_ci_lower as conversion_rate_ci_lower,
+    event_rate_ci_upper as conversion_rate_ci_upper,
+    total_spend,
+    avg_spend,
+    cost_per_event as cost_per_conversion,
+    spend_share,
+    unit_share as customer_share,
+    event_share as conversion_share,
+    overall_event_rate as overall_conversion_rate,
+    rate_relative_to_overall,
 {%- endmacro %}

@@ -61,39 +61,7 @@ categorical_values as (
     ) }}
 ),
 
-numeric_counted as (
-
-    select
-        use_case,
-        feature,
-        feature_value,
-        is_imputed,
-        count(*) as value_rows,
-        sum(case when target = 1 then 1 else 0 end) as positives,
-        sum(case when target = 0 then 1 else 0 end) as negatives
-    from numeric_values
-    where target is not null
-    group by use_case, feature, feature_value, is_imputed
-
-),
-
-categorical_counted as (
-
-    select
-        use_case,
-        feature,
-        feature_category,
-        is_imputed,
-        count(*) as value_rows,
-        sum(case when target = 1 then 1 else 0 end) as positives,
-        sum(case when target = 0 then 1 else 0 end) as negatives
-    from categorical_values
-    where target is not null
-    group by use_case, feature, feature_category, is_imputed
-
-),
-
-final as (
+labelled_values as (
 
     select
         use_case,
@@ -102,10 +70,8 @@ final as (
         feature_value,
         cast(null as varchar) as feature_category,
         is_imputed,
-        cast(value_rows as bigint) as value_rows,
-        cast(positives as bigint) as positives,
-        cast(negatives as bigint) as negatives
-    from numeric_counted
+        target
+    from numeric_values
     union all
     select
         use_case,
@@ -114,10 +80,26 @@ final as (
         cast(null as double) as feature_value,
         feature_category,
         is_imputed,
-        cast(value_rows as bigint) as value_rows,
-        cast(positives as bigint) as positives,
-        cast(negatives as bigint) as negatives
-    from categorical_counted
+        target
+    from categorical_values
+
+),
+
+final as (
+
+    select
+        use_case,
+        feature,
+        feature_type,
+        feature_value,
+        feature_category,
+        is_imputed,
+        cast(count(*) as bigint) as value_rows,
+        cast(sum(case when target = 1 then 1 else 0 end) as bigint) as positives,
+        cast(sum(case when target = 0 then 1 else 0 end) as bigint) as negatives
+    from labelled_values
+    where target is not null
+    group by use_case, feature, feature_type, feature_value, feature_category, is_imputed
 
 )
 

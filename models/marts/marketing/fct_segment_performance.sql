@@ -126,19 +126,7 @@ final as (
         advertising_platform,
         breakdown,
         is_known_category,
-        units as customers,
-        events as conversions,
-        event_rate as conversion_rate,
-        event_rate_ci_lower as conversion_rate_ci_lower,
-        event_rate_ci_upper as conversion_rate_ci_upper,
-        total_spend,
-        avg_spend,
-        cost_per_event as cost_per_conversion,
-        spend_share,
-        unit_share as customer_share,
-        event_share as conversion_share,
-        overall_event_rate as overall_conversion_rate,
-        rate_relative_to_overall,
+        {{ marketing_rate_columns() }}
         segment_conversion_rate,
         case
             when segment_conversion_rate > 0 then event_rate / segment_conversion_rate

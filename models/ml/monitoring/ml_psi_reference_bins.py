@@ -6,23 +6,14 @@ model's artifact with a sha256; with var retrain: false read back and verified, 
 def model(dbt, session):
     dbt.config(materialized="table")
     from leakproof.drift import SCORE_VARIABLE, frozen_reference_bins
-    from leakproof.models import resolve
+    from leakproof.models import USE_CASES, resolve
 
     registry = dbt.ref("ml_model_registry").to_arrow_table().to_pandas()
     lineage = dbt.ref("ml_feature_lineage")
+    # The refs are literal so dbt sees the edges; ids and table names come from USE_CASES.
     relations = {
-        "marketing": (
-            dbt.ref("ml_customer_features"),
-            dbt.ref("ml_marketing_scores"),
-            ("customer_id",),
-            "ml_customer_features",
-        ),
-        "b2b": (
-            dbt.ref("ml_account_features"),
-            dbt.ref("ml_b2b_scores"),
-            ("account_id", "campaign_wave"),
-            "ml_account_features",
-        ),
+        "marketing": (dbt.ref("ml_customer_features"), dbt.ref("ml_marketing_scores")),
+        "b2b": (dbt.ref("ml_account_features"), dbt.ref("ml_b2b_scores")),
     }
     retrain = str(dbt.config.get("retrain")).lower() in ("true", "1")
 
@@ -31,19 +22,19 @@ def model(dbt, session):
         rows = relation.filter("split = 'train'")
         return (rows.select(*columns) if columns else rows).to_arrow_table().to_pandas()
 
-    inputs = {
-        use_case: (
+    inputs = {}
+    for use_case, (features, scores) in relations.items():
+        ids = USE_CASES[use_case].id_columns
+        inputs[use_case] = (
             (
                 training_rows(features),
                 training_rows(scores, [*ids, "split", SCORE_VARIABLE]),
                 ids,
-                table,
+                USE_CASES[use_case].feature_table,
             )
             if retrain
             else None
         )
-        for use_case, (features, scores, ids, table) in relations.items()
-    }
     return frozen_reference_bins(
         registry,
         inputs,
