@@ -22,9 +22,10 @@ How a model is built, in order (all seeded; no wall-clock or thread-order depend
 2. Candidates: each family ('xgboost', 'logistic') x each imbalance treatment ('none',
    'class_weight', 'smote') is an imblearn Pipeline ``prep -> [SMOTE] -> model``, so imputation,
    scaling, encoding and SMOTE are fitted on training-fold rows only, and validation rows are never
-   resampled (in CV the fitted ``prep`` of a fold is shared by the three treatments). Per family,
-   the candidate with the highest mean fold AUC is chosen; ties go to the lower fold-AUC sd, then
-   to the earlier treatment in ``imbalance_treatments`` (the simpler one).
+   resampled (the fitted ``prep`` of a fold, and of the final fit, is shared by the three
+   treatments; so is XGBoost's quantile sketch of the real rows, see ``fit_treatments``). Per
+   family, the candidate with the highest mean fold AUC is chosen; ties go to the lower fold-AUC
+   sd, then to the earlier treatment in ``imbalance_treatments`` (the simpler one).
 3. Calibration: Platt ('sigmoid') vs isotonic, compared by the Brier score of *cross-fitted*
    calibration of the out-of-fold (OOF) scores (calibrator fitted on the other folds' OOF scores);
    ties go to the earlier method. The chosen calibrator is then fitted on all OOF scores, never on
@@ -41,9 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +52,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import xgboost
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline as ImbPipeline
 from joblib import Parallel, delayed
@@ -601,12 +601,58 @@ def _resampling_model(
     return ImbPipeline(steps)
 
 
-def _pipeline(
-    family: str, treatment: str, spec: ModelSpec, y_fit: np.ndarray, smote_k: int | None
-) -> ImbPipeline:
-    """``prep -> [SMOTE ->] model`` (imblearn: SMOTE runs in ``fit`` only, never in predict)."""
-    tail = _resampling_model(family, treatment, spec, y_fit, smote_k)
-    return ImbPipeline([("prep", make_preprocessor(family, spec)), *tail.steps])
+def _fit_xgboost(model: XGBClassifier, matrix: xgboost.QuantileDMatrix) -> None:
+    """Fit an (unfitted) XGBClassifier on a prepared quantile matrix: exactly what
+    ``model.fit(X, y)`` does with the matrix it would build from X itself (the tests check it
+    bit for bit), but the matrix - the quantile sketch, half of a fit's cost - can be shared."""
+    booster = xgboost.train(model.get_xgb_params(), matrix, model.get_num_boosting_rounds())
+    model.load_model(booster.save_raw(raw_format="ubj"))
+
+
+def _quantile_matrix(
+    model: XGBClassifier,
+    design: np.ndarray,
+    y: np.ndarray,
+    ref: xgboost.QuantileDMatrix | None = None,
+) -> xgboost.QuantileDMatrix:
+    """The matrix ``XGBClassifier.fit`` builds from (design, y); with ``ref``, its bin cuts."""
+    return xgboost.QuantileDMatrix(
+        design, label=y, missing=model.missing, nthread=model.n_jobs, max_bin=model.max_bin, ref=ref
+    )
+
+
+def fit_treatments(
+    family: str,
+    candidates: Sequence[Candidate],
+    spec: ModelSpec,
+    design: np.ndarray,
+    y: np.ndarray,
+) -> list[ImbPipeline]:
+    """Each candidate's ``[SMOTE ->] model`` fitted on one preprocessed design (a fold's training
+    rows, or all training rows for the final fit). SMOTE resamples these rows only.
+
+    XGBoost: the treatments share one quantile sketch of the real rows. 'none' and
+    'class_weight' are fitted on the same matrix (``scale_pos_weight`` does not change it), and
+    SMOTE's synthetic rows are binned with the real rows' cuts (``ref``), so bin edges never
+    come from interpolated rows and the sketch is not recomputed on twice the rows.
+    """
+    fitted = []
+    shared: xgboost.QuantileDMatrix | None = None
+    for candidate in candidates:
+        tail = _resampling_model(family, candidate.treatment, spec, y, candidate.smote_k)
+        if family != "xgboost":
+            fitted.append(tail.fit(design, y))
+            continue
+        model = tail.named_steps["model"]
+        if shared is None:
+            shared = _quantile_matrix(model, design, y)
+        matrix = shared
+        if "smote" in tail.named_steps:
+            rows, labels = tail.named_steps["smote"].fit_resample(design, y)
+            matrix = _quantile_matrix(model, rows, labels, ref=shared)
+        _fit_xgboost(model, matrix)
+        fitted.append(tail)
+    return fitted
 
 
 def model_margin(estimator: Any, design: np.ndarray) -> np.ndarray:
@@ -622,31 +668,6 @@ def model_margin(estimator: Any, design: np.ndarray) -> np.ndarray:
         return np.asarray(margin, dtype=np.float64)
     coefficients = np.asarray(estimator.coef_[0], dtype=np.float64)
     return np.einsum("ij,j->i", design, coefficients) + float(estimator.intercept_[0])
-
-
-@contextmanager
-def _quiet_unknown_categories() -> Iterator[None]:
-    """Silence OneHotEncoder's 'unknown categories' warning (they encode as zeros, by design).
-
-    Entered once in the calling thread around any thread pool: ``warnings.catch_warnings`` is
-    process-wide state and must not be entered from worker threads.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Found unknown categories", category=UserWarning)
-        yield
-
-
-def _transform(preprocessor: ColumnTransformer, frame: pd.DataFrame) -> np.ndarray:
-    with _quiet_unknown_categories():
-        return preprocessor.transform(frame)
-
-
-def _pipeline_margin(pipeline: ImbPipeline, frame: pd.DataFrame) -> np.ndarray:
-    """Logits of a fitted pipeline (no warning filter: may run in a worker thread)."""
-    if len(frame) == 0:
-        return np.zeros(0)
-    design = pipeline.named_steps["prep"].transform(frame)
-    return model_margin(pipeline.named_steps["model"], design)
 
 
 @dataclass(frozen=True)
@@ -984,40 +1005,49 @@ def _cross_validate_fold(
     """One fold of one family, for each of its candidates: (validation logits, synthetic rows).
 
     The preprocessor is fitted once on the fold's training rows and shared by the treatments
-    (it does not depend on them); each treatment is then an imblearn pipeline ``[SMOTE ->] model``
-    fitted on those rows only. Validation rows are transformed and predicted, never resampled.
+    (it does not depend on them); each treatment's ``[SMOTE ->] model`` is then fitted on those
+    rows only. Validation rows are transformed and predicted, never resampled.
     """
     preprocessor = make_preprocessor(family, spec)
     design_fit = preprocessor.fit_transform(x_fit)
-    design_valid = preprocessor.transform(x_valid)
-    out = []
-    for candidate in candidates:
-        model = _resampling_model(family, candidate.treatment, spec, y_fit, candidate.smote_k)
-        model.fit(design_fit, y_fit)
-        out.append((model_margin(model.named_steps["model"], design_valid), _synthetic_rows(model)))
-    return out
+    # The compiled encoder: the same numbers, faster, and an unseen category is all zeros
+    # without the warning sklearn raises (warning filters are process-wide, not per thread).
+    design_valid = DesignEncoder.from_preprocessor(preprocessor, spec).transform(x_valid, spec)
+    tails = fit_treatments(family, candidates, spec, design_fit, y_fit)
+    return [
+        (model_margin(tail.named_steps["model"], design_valid), _synthetic_rows(tail))
+        for tail in tails
+    ]
 
 
 def _final_fit(
-    candidate: Candidate,
+    family: str,
+    candidates: Sequence[Candidate],
     spec: ModelSpec,
     x_train: pd.DataFrame,
     y_train: np.ndarray,
     x_test: pd.DataFrame,
-) -> tuple[ImbPipeline, np.ndarray]:
-    """The full pipeline ``prep -> [SMOTE ->] model`` on all training rows; its test logits
+) -> list[tuple[ImbPipeline, np.ndarray]]:
+    """Each candidate's full pipeline ``prep -> [SMOTE ->] model`` fitted on all training rows
+    (one preprocessor, shared: it does not depend on the treatment), and its test logits
     (through the compiled encoder, in chunks: the test split can have millions of rows)."""
-    pipeline = _pipeline(candidate.family, candidate.treatment, spec, y_train, candidate.smote_k)
-    pipeline.fit(x_train, y_train)
-    encoder = DesignEncoder.from_preprocessor(pipeline.named_steps["prep"], spec)
-    estimator = pipeline.named_steps["model"]
-    margins = [
-        model_margin(
-            estimator, encoder.transform(x_test.iloc[start : start + SCORE_CHUNK_ROWS], spec)
+    preprocessor = make_preprocessor(family, spec)
+    design = preprocessor.fit_transform(x_train)
+    tails = fit_treatments(family, candidates, spec, design, y_train)
+    del design
+    encoder = DesignEncoder.from_preprocessor(preprocessor, spec)
+    margins: list[list[np.ndarray]] = [[] for _ in tails]
+    for start in range(0, len(x_test), SCORE_CHUNK_ROWS):
+        chunk = encoder.transform(x_test.iloc[start : start + SCORE_CHUNK_ROWS], spec)
+        for out, tail in zip(margins, tails, strict=True):
+            out.append(model_margin(tail.named_steps["model"], chunk))
+    return [
+        (
+            ImbPipeline([("prep", preprocessor), *tail.steps]),
+            np.concatenate(out) if out else np.zeros(0),
         )
-        for start in range(0, len(x_test), SCORE_CHUNK_ROWS)
+        for tail, out in zip(tails, margins, strict=True)
     ]
-    return pipeline, np.concatenate(margins) if margins else np.zeros(0)
 
 
 def evaluate_candidates(
@@ -1030,7 +1060,7 @@ def evaluate_candidates(
 ) -> list[Candidate]:
     """Cross-validate, calibrate, choose thresholds for and refit every candidate.
 
-    The fits (one task per family x fold, one per candidate's final fit) are independent, seeded
+    The fits (one task per family x fold, one per family's final fits) are independent, seeded
     tasks run on ``spec.n_jobs`` threads, with XGBoost and BLAS single-threaded inside each;
     results are gathered in task order, so nothing depends on the number of threads.
     """
@@ -1056,14 +1086,14 @@ def evaluate_candidates(
                     x_train.iloc[valid_rows],
                 )
             )
-        for candidate in by_family[family]:
-            work.append(delayed(_final_fit)(candidate, spec, x_train, y_train, x_test))
-    with threadpool_limits(limits=1, user_api="blas"), _quiet_unknown_categories():
+        work.append(delayed(_final_fit)(family, by_family[family], spec, x_train, y_train, x_test))
+    with threadpool_limits(limits=1, user_api="blas"):
         results = iter(Parallel(n_jobs=spec.n_jobs, backend="threading")(work))
     for family in spec.families:
         per_fold = [next(results) for _ in folds]
+        final = next(results)
         for i, candidate in enumerate(by_family[family]):
-            candidate.pipeline, candidate.test_margin = next(results)
+            candidate.pipeline, candidate.test_margin = final[i]
             _finish_candidate(
                 candidate, spec, [fold[i] for fold in per_fold], y_train, y_test, folds
             )

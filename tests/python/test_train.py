@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -213,10 +215,54 @@ def test_smote_only_ever_sees_training_fold_rows(monkeypatch, demo_frame) -> Non
     # Validation logits are exactly those of a pipeline fitted on the fold's rows alone.
     fit_rows, valid_rows = folds[0]
     x_train = design[train]
-    pipeline = T._pipeline("logistic", "smote", spec, y[train][fit_rows], candidate.smote_k)
+    tail = T._resampling_model("logistic", "smote", spec, y[train][fit_rows], candidate.smote_k)
+    pipeline = T.ImbPipeline([("prep", T.make_preprocessor("logistic", spec)), *tail.steps])
     pipeline.fit(x_train.iloc[fit_rows], y[train][fit_rows])
-    expected = T._pipeline_margin(pipeline, x_train.iloc[valid_rows])
+    valid_design = pipeline.named_steps["prep"].transform(x_train.iloc[valid_rows])
+    expected = T.model_margin(pipeline.named_steps["model"], valid_design)
     np.testing.assert_array_equal(candidate.oof_margin[valid_rows], expected)
+
+
+def test_xgboost_treatments_share_one_sketch_and_fit_as_xgbclassifier_would(
+    tmp_path, demo_frame
+) -> None:
+    spec = demo_spec(tmp_path, families=("xgboost",), primary_family="xgboost", n_jobs=1)
+    frame = demo_frame[demo_frame.split == "train"]
+    preprocessor = T.make_preprocessor("xgboost", spec)
+    design = preprocessor.fit_transform(T.design_frame(frame, spec))
+    y = frame.converted.to_numpy().astype(int)
+    candidates = [T.Candidate("xgboost", t, smote_k=5) for t in T.TREATMENTS]
+    none, weighted, smote = T.fit_treatments("xgboost", candidates, spec, design, y)
+
+    def margin(tail) -> np.ndarray:
+        return T.model_margin(tail.named_steps["model"], design)
+
+    # 'none' and 'class_weight' are bit for bit what XGBClassifier.fit(design, y) gives.
+    for tail, treatment in ((none, "none"), (weighted, "class_weight")):
+        reference = T._estimator("xgboost", treatment, spec, y).fit(design, y)
+        np.testing.assert_array_equal(margin(tail), T.model_margin(reference, design))
+    assert not np.array_equal(margin(none), margin(weighted))
+    # SMOTE: the resampled rows, binned with the real rows' cuts; not XGBoost's own sketch of
+    # the resampled rows (the cuts differ, so the model does).
+    model = smote.named_steps["model"]
+    rows, labels = T.SMOTE(k_neighbors=5, random_state=spec.seed).fit_resample(design, y)
+    assert smote.named_steps["smote"].sampling_strategy_ == {1: int((y == 0).sum() - y.sum())}
+    real = T._quantile_matrix(model, design, y)
+    expected = T.xgboost.train(
+        model.get_xgb_params(),
+        T._quantile_matrix(model, rows, labels, ref=real),
+        model.get_num_boosting_rounds(),
+    )
+    got = T.model_margin(model, design)
+    np.testing.assert_array_equal(got, expected.inplace_predict(design, predict_type="margin"))
+    own_sketch = T._estimator("xgboost", "smote", spec, labels).fit(rows, labels)
+    assert not np.array_equal(got, T.model_margin(own_sketch, design))
+    # The fitted models are ordinary XGBClassifiers: probabilities, and a joblib round trip.
+    probability = none.named_steps["model"].predict_proba(design)[:, 1]
+    np.testing.assert_allclose(probability, expit(margin(none)), rtol=1e-6)
+    path = tmp_path / "model.joblib"
+    joblib.dump(none.named_steps["model"], path)
+    np.testing.assert_array_equal(T.model_margin(joblib.load(path), design), margin(none))
 
 
 def test_group_folds_keep_an_entity_in_one_fold() -> None:
@@ -496,7 +542,9 @@ def test_fast_encoder_is_bit_identical_to_the_column_transformer(demo_run, demo_
     frame["x2"] = frame["x2"].astype("float32").astype("float64")
     for bundle in result.bundles.values():
         fast = bundle.design_matrix(frame)
-        slow = T._transform(bundle.pipeline.named_steps["prep"], T.design_frame(frame, spec))
+        with warnings.catch_warnings():  # sklearn warns that the unseen category encodes as 0s
+            warnings.simplefilter("ignore", UserWarning)
+            slow = bundle.pipeline.named_steps["prep"].transform(T.design_frame(frame, spec))
         np.testing.assert_array_equal(fast, slow)
         assert not fast[:10, [j for j, (f, _) in enumerate(bundle.columns) if f == "channel"]].any()
 
