@@ -4,8 +4,10 @@ by the primary registered b2b model, loaded from its verified artifact."""
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    from leakproof.models import scores
+    from leakproof.models import one_large_model_at_a_time, scores
 
-    features = dbt.ref("ml_account_features").to_arrow_table().to_pandas()
-    registry = dbt.ref("ml_b2b_model").to_arrow_table().to_pandas()
-    return scores(features, registry)
+    with one_large_model_at_a_time():
+        features = dbt.ref("ml_account_features").to_arrow_table().to_pandas()
+        registry = dbt.ref("ml_b2b_model").to_arrow_table().to_pandas()
+        table = scores(features, registry)
+    return table

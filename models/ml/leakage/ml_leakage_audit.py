@@ -7,8 +7,11 @@ NOT_FEATURES = ("customer_id", "split", "cv_fold", "conversion")
 def model(dbt, session):
     dbt.config(materialized="table")
     from leakproof.audit import AuditSettings, leakage_audit
+    from leakproof.models import one_large_model_at_a_time
 
-    frame = dbt.ref("ml_customer_features_leaky").to_arrow_table().to_pandas()
-    features = [column for column in frame.columns if column not in NOT_FEATURES]
-    settings = AuditSettings(alarm_auc=float(dbt.config.get("alarm_auc")))
-    return leakage_audit(frame, "conversion", features, settings=settings)
+    with one_large_model_at_a_time():
+        frame = dbt.ref("ml_customer_features_leaky").to_arrow_table().to_pandas()
+        features = [column for column in frame.columns if column not in NOT_FEATURES]
+        settings = AuditSettings(alarm_auc=float(dbt.config.get("alarm_auc")))
+        table = leakage_audit(frame, "conversion", features, settings=settings)
+    return table

@@ -5,15 +5,17 @@ guard approved, or with var retrain: false reads the registered ones and trains 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    from leakproof.models import registered_models, resolve
+    from leakproof.models import one_large_model_at_a_time, registered_models, resolve
 
-    features = dbt.ref("ml_customer_features").to_arrow_table().to_pandas()
-    lineage = dbt.ref("ml_feature_lineage").to_arrow_table().to_pandas()
-    return registered_models(
-        "marketing",
-        features,
-        lineage,
-        settings=dbt.config.get("model_settings"),
-        artifact_dir=resolve(dbt.config.get("artifact_dir")),
-        retrain=bool(dbt.config.get("retrain")),
-    )
+    with one_large_model_at_a_time():
+        features = dbt.ref("ml_customer_features").to_arrow_table().to_pandas()
+        lineage = dbt.ref("ml_feature_lineage").to_arrow_table().to_pandas()
+        table = registered_models(
+            "marketing",
+            features,
+            lineage,
+            settings=dbt.config.get("model_settings"),
+            artifact_dir=resolve(dbt.config.get("artifact_dir")),
+            retrain=bool(dbt.config.get("retrain")),
+        )
+    return table

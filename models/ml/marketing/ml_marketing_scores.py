@@ -4,8 +4,10 @@ scored by the primary registered marketing model, loaded from its verified artif
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    from leakproof.models import scores
+    from leakproof.models import one_large_model_at_a_time, scores
 
-    features = dbt.ref("ml_customer_features").to_arrow_table().to_pandas()
-    registry = dbt.ref("ml_marketing_model").to_arrow_table().to_pandas()
-    return scores(features, registry)
+    with one_large_model_at_a_time():
+        features = dbt.ref("ml_customer_features").to_arrow_table().to_pandas()
+        registry = dbt.ref("ml_marketing_model").to_arrow_table().to_pandas()
+        table = scores(features, registry)
+    return table

@@ -6,21 +6,24 @@ exists."""
 
 def model(dbt, session):
     dbt.config(materialized="table")
+    from leakproof.models import one_large_model_at_a_time
     from leakproof.policy import (
         FEATURE_COLUMNS,
         RECOMMENDATION_COLUMNS,
         evaluate_marketing_policy,
     )
 
-    # only the columns the evaluation reads: a fraction of the two tables' memory at scale
-    features = dbt.ref("ml_customer_features").select(*FEATURE_COLUMNS)
-    recommendations = dbt.ref("ml_recommendations").select(*RECOMMENDATION_COLUMNS)
-    return evaluate_marketing_policy(
-        features.to_arrow_table().to_pandas(),
-        recommendations.to_arrow_table().to_pandas(),
-        dbt.config.get("raw_dir"),
-        samples=int(dbt.config.get("bootstrap_samples")),
-        seed=int(dbt.config.get("policy_seed")),
-        propensity_floor=float(dbt.config.get("propensity_floor")),
-        propensity_max_rows=int(dbt.config.get("propensity_max_rows")),
-    )
+    with one_large_model_at_a_time():
+        # only the columns the evaluation reads: a fraction of the two tables' memory at scale
+        features = dbt.ref("ml_customer_features").select(*FEATURE_COLUMNS)
+        recommendations = dbt.ref("ml_recommendations").select(*RECOMMENDATION_COLUMNS)
+        table = evaluate_marketing_policy(
+            features.to_arrow_table().to_pandas(),
+            recommendations.to_arrow_table().to_pandas(),
+            dbt.config.get("raw_dir"),
+            samples=int(dbt.config.get("bootstrap_samples")),
+            seed=int(dbt.config.get("policy_seed")),
+            propensity_floor=float(dbt.config.get("propensity_floor")),
+            propensity_max_rows=int(dbt.config.get("propensity_max_rows")),
+        )
+    return table
