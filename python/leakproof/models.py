@@ -8,7 +8,10 @@ feature) are ever given to a model.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,12 +29,22 @@ APPROVED_STATUSES = ("clean", "allowed")
 # side took the 5M-customer build to 13.4 GB (issue 9). Every Python model that reads a feature
 # table whole takes its turn under this lock; the others (and all SQL) run alongside.
 _LARGE_MODEL_TURN = threading.Lock()
+# When set, each turn appends {"model", "waited_seconds"} to this file (JSON lines): the benchmark
+# subtracts the wait from the node's time, which dbt reports including it.
+TURNS_LOG_ENV = "LEAKPROOF_TURNS_LOG"
 
 
 @contextmanager
-def one_large_model_at_a_time() -> Iterator[None]:
-    """Hold the process-wide turn of the large Python models (dbt runs them in one process)."""
+def one_large_model_at_a_time(model: str) -> Iterator[None]:
+    """Hold the process-wide turn of the large Python models (dbt runs them in one process);
+    ``model`` names the waiting model (``dbt.this.identifier``) in the turns log."""
+    started = time.perf_counter()
     with _LARGE_MODEL_TURN:
+        log = os.environ.get(TURNS_LOG_ENV)
+        if log:
+            waited = time.perf_counter() - started
+            with open(log, "a") as handle:
+                handle.write(json.dumps({"model": model, "waited_seconds": waited}) + "\n")
         yield
 
 

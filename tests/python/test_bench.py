@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from leakproof.bench import Run, growth, node_peaks, table, write_results
+from leakproof.bench import Run, growth, node_peaks, table, turn_waits, write_results
 
 
 def runs() -> list[Run]:
@@ -16,7 +16,8 @@ def runs() -> list[Run]:
         {"generate": 8.0, "dbt_parse": 4.0, "dbt_build": 400.0, "publish": 6.0},
         6_000_000_000,
         0,
-        [("model.a.train", 300.0), ("model.a.x", 5.0), ("model.a.fast", 0.4)],
+        [("model.a.train", 300.0), ("model.a.x", 45.0), ("model.a.fast", 0.4)],
+        node_waits={"model.a.x": 40.0},  # 40 of its 45 s waiting for a turn
     )
     return [small, large]
 
@@ -43,7 +44,7 @@ def test_results_csv_has_every_stage_the_end_to_end_total_and_every_node(tmp_pat
 
 def test_growth_ranks_nodes_and_skips_the_ones_dominated_by_fixed_costs() -> None:
     small, large = runs()
-    assert growth(small, large) == [(15.0, "model.a.train"), (5.0, "model.a.x")]
+    assert growth(small, large) == [(15.0, "model.a.train"), (5.0, "model.a.x")]  # 45 - 40 s
 
 
 def test_table_reports_stages_targets_and_the_growth_of_each_slow_node() -> None:
@@ -71,3 +72,22 @@ def test_node_peaks_take_the_largest_sample_inside_each_node() -> None:
         "model.a.second": 25,
         "model.a.instant": 0,
     }
+
+
+def test_turn_waits_sum_each_models_waits_from_the_log(tmp_path: Path) -> None:
+    log = tmp_path / "turns.jsonl"
+    assert turn_waits(log) == {}
+    log.write_text(
+        '{"model": "ml_scores", "waited_seconds": 0.0}\n'
+        '{"model": "ml_recs", "waited_seconds": 12.5}\n'
+        '{"model": "ml_recs", "waited_seconds": 0.5}\n'
+    )
+    assert turn_waits(log) == {"model.leakproof.ml_scores": 0.0, "model.leakproof.ml_recs": 13.0}
+
+
+def test_results_csv_records_each_nodes_wait(tmp_path: Path) -> None:
+    with write_results(runs(), tmp_path).open() as handle:
+        rows = {(r["rows"], r["node"]): r for r in csv.DictReader(handle)}
+    assert rows[("1000000", "model.a.x")]["seconds"] == "45.000"
+    assert rows[("1000000", "model.a.x")]["waited_seconds"] == "40.000"
+    assert rows[("1000000", "model.a.train")]["waited_seconds"] == ""

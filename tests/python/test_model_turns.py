@@ -6,11 +6,12 @@ inside its turn."""
 from __future__ import annotations
 
 import ast
+import json
 import threading
 import time
 from pathlib import Path
 
-from leakproof.models import USE_CASES, one_large_model_at_a_time
+from leakproof.models import TURNS_LOG_ENV, USE_CASES, one_large_model_at_a_time
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 FEATURE_TABLES = {u.feature_table for u in USE_CASES.values()} | {
@@ -24,7 +25,7 @@ def test_two_threads_never_hold_a_turn_at_once() -> None:
     lock = threading.Lock()
 
     def work(name: str) -> None:
-        with one_large_model_at_a_time():
+        with one_large_model_at_a_time("test"):
             with lock:
                 inside[0] += 1
                 overlaps.append(inside[0])
@@ -43,9 +44,31 @@ def test_two_threads_never_hold_a_turn_at_once() -> None:
     assert [o.split()[1] for o in order] == ["in", "out"] * 3
 
 
+def test_each_turn_logs_how_long_its_model_waited(tmp_path, monkeypatch) -> None:
+    log = tmp_path / "turns.jsonl"
+    monkeypatch.setenv(TURNS_LOG_ENV, str(log))
+    holding = threading.Event()
+
+    def first() -> None:
+        with one_large_model_at_a_time("first"):
+            holding.set()
+            time.sleep(0.3)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    holding.wait(timeout=5)
+    with one_large_model_at_a_time("second"):
+        pass
+    thread.join()
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["model"] for e in entries] == ["first", "second"]
+    assert entries[0]["waited_seconds"] < 0.1
+    assert 0.2 < entries[1]["waited_seconds"] < 5
+
+
 def test_a_turn_is_released_when_the_model_fails() -> None:
     try:
-        with one_large_model_at_a_time():
+        with one_large_model_at_a_time("test"):
             raise RuntimeError("model failed")
     except RuntimeError:
         pass
@@ -57,13 +80,13 @@ def test_a_turn_is_released_when_the_model_fails() -> None:
 
 
 def _enter_and_leave() -> bool:
-    with one_large_model_at_a_time():
+    with one_large_model_at_a_time("test"):
         return True
 
 
 def _reads_outside_the_turn(source: str) -> list[int]:
     """Line numbers of `.to_arrow_table()` calls that are not inside
-    `with one_large_model_at_a_time():` in a model that refs a feature table."""
+    `with one_large_model_at_a_time(...):` in a model that refs a feature table."""
     tree = ast.parse(source)
     refs = {
         node.args[0].value
@@ -102,7 +125,7 @@ def test_the_static_check_catches_a_read_outside_the_turn() -> None:
     )
     good = (
         "def model(dbt, session):\n"
-        "    with one_large_model_at_a_time():\n"
+        "    with one_large_model_at_a_time(dbt.this.identifier):\n"
         "        frame = dbt.ref('ml_customer_features').to_arrow_table()\n"
         "    return frame\n"
     )

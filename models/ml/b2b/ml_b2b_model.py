@@ -7,7 +7,7 @@ def model(dbt, session):
     dbt.config(materialized="table")
     from leakproof.models import one_large_model_at_a_time, registered_models, resolve
 
-    with one_large_model_at_a_time():
+    with one_large_model_at_a_time(dbt.this.identifier):
         features = dbt.ref("ml_account_features").to_arrow_table().to_pandas()
         lineage = dbt.ref("ml_feature_lineage").to_arrow_table().to_pandas()
         table = registered_models(

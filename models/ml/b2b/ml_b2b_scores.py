@@ -6,7 +6,7 @@ def model(dbt, session):
     dbt.config(materialized="table")
     from leakproof.models import one_large_model_at_a_time, scores
 
-    with one_large_model_at_a_time():
+    with one_large_model_at_a_time(dbt.this.identifier):
         features = dbt.ref("ml_account_features").to_arrow_table().to_pandas()
         registry = dbt.ref("ml_b2b_model").to_arrow_table().to_pandas()
         table = scores(features, registry)

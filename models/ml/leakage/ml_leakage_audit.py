@@ -9,7 +9,7 @@ def model(dbt, session):
     from leakproof.audit import AuditSettings, leakage_audit
     from leakproof.models import one_large_model_at_a_time
 
-    with one_large_model_at_a_time():
+    with one_large_model_at_a_time(dbt.this.identifier):
         frame = dbt.ref("ml_customer_features_leaky").to_arrow_table().to_pandas()
         features = [column for column in frame.columns if column not in NOT_FEATURES]
         settings = AuditSettings(alarm_auc=float(dbt.config.get("alarm_auc")))

@@ -13,7 +13,7 @@ def model(dbt, session):
         evaluate_marketing_policy,
     )
 
-    with one_large_model_at_a_time():
+    with one_large_model_at_a_time(dbt.this.identifier):
         # only the columns the evaluation reads: a fraction of the two tables' memory at scale
         features = dbt.ref("ml_customer_features").select(*FEATURE_COLUMNS)
         recommendations = dbt.ref("ml_recommendations").select(*RECOMMENDATION_COLUMNS)

@@ -9,7 +9,7 @@ def model(dbt, session):
     from leakproof.models import one_large_model_at_a_time
     from leakproof.recommend import as_bool, recommend_with_model
 
-    with one_large_model_at_a_time():
+    with one_large_model_at_a_time(dbt.this.identifier):
         features = dbt.ref("ml_customer_features").to_arrow_table().to_pandas()
         registry = dbt.ref("ml_marketing_model").to_arrow_table().to_pandas()
         table = recommend_with_model(

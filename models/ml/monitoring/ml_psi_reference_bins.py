@@ -8,7 +8,7 @@ def model(dbt, session):
     from leakproof.drift import SCORE_VARIABLE, frozen_reference_bins
     from leakproof.models import USE_CASES, one_large_model_at_a_time, resolve
 
-    with one_large_model_at_a_time():
+    with one_large_model_at_a_time(dbt.this.identifier):
         registry = dbt.ref("ml_model_registry").to_arrow_table().to_pandas()
         lineage = dbt.ref("ml_feature_lineage")
         # The refs are literal so dbt sees the edges; ids and table names come from USE_CASES.
