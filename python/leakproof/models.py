@@ -76,6 +76,13 @@ USE_CASES = {
 }
 
 
+def as_bool(value: Any) -> bool:
+    """A dbt config value (bool, or its text after Jinja rendering) as a bool."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
 def approved_features(lineage: pd.DataFrame, feature_table: str) -> list[str]:
     """Feature columns of `feature_table` whose every lineage row the guard approved."""
     rows = lineage[(lineage["model"] == feature_table) & (lineage["feature_role"] == "feature")]

@@ -524,10 +524,3 @@ def with_true_probabilities(
     for column, values in policy.truth_values(truth, out["customer_id"], wanted).items():
         out[column] = values
     return out
-
-
-def as_bool(value: Any) -> bool:
-    """A dbt config value (bool, or its text after Jinja rendering) as a bool."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
-    return bool(value)

@@ -184,14 +184,6 @@ def test_vectorised_scoring_is_fast() -> None:
     assert time.perf_counter() - start < 10.0
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [(True, True), (False, False), ("False", False), ("true", True), ("0", False)],
-)
-def test_as_bool_reads_rendered_dbt_config(value: object, expected: bool) -> None:
-    assert recommend.as_bool(value) is expected
-
-
 # --- the patched design matrix equals the replicated frames, bit for bit ----------------------
 
 

@@ -5,7 +5,12 @@ approved, or with var retrain: false reads the registered ones and trains nothin
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    from leakproof.models import one_large_model_at_a_time, registered_models, resolve
+    from leakproof.models import (
+        as_bool,
+        one_large_model_at_a_time,
+        registered_models,
+        resolve,
+    )
 
     with one_large_model_at_a_time(dbt.this.identifier):
         features = dbt.ref("ml_account_features").to_arrow_table().to_pandas()
@@ -16,6 +21,6 @@ def model(dbt, session):
             lineage,
             settings=dbt.config.get("model_settings"),
             artifact_dir=resolve(dbt.config.get("artifact_dir")),
-            retrain=bool(dbt.config.get("retrain")),
+            retrain=as_bool(dbt.config.get("retrain")),
         )
     return table

@@ -6,8 +6,8 @@ the TRUE probabilities when the generator's sidecar exists, for evaluation only)
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    from leakproof.models import one_large_model_at_a_time
-    from leakproof.recommend import as_bool, recommend_with_model
+    from leakproof.models import as_bool, one_large_model_at_a_time
+    from leakproof.recommend import recommend_with_model
 
     with one_large_model_at_a_time(dbt.this.identifier):
         features = dbt.ref("ml_customer_features").to_arrow_table().to_pandas()

@@ -6,7 +6,7 @@ model's artifact with a sha256; with var retrain: false read back and verified, 
 def model(dbt, session):
     dbt.config(materialized="table")
     from leakproof.drift import SCORE_VARIABLE, frozen_reference_bins
-    from leakproof.models import USE_CASES, one_large_model_at_a_time, resolve
+    from leakproof.models import USE_CASES, as_bool, one_large_model_at_a_time, resolve
 
     with one_large_model_at_a_time(dbt.this.identifier):
         registry = dbt.ref("ml_model_registry").to_arrow_table().to_pandas()
@@ -16,7 +16,7 @@ def model(dbt, session):
             "marketing": (dbt.ref("ml_customer_features"), dbt.ref("ml_marketing_scores")),
             "b2b": (dbt.ref("ml_account_features"), dbt.ref("ml_b2b_scores")),
         }
-        retrain = str(dbt.config.get("retrain")).lower() in ("true", "1")
+        retrain = as_bool(dbt.config.get("retrain"))
 
         def training_rows(relation, columns=None):
             # Only the training split is binned: filter (and project) in DuckDB, not in pandas.

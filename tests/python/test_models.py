@@ -1,4 +1,6 @@
-"""Large Python models take turns (leakproof.models.one_large_model_at_a_time): dbt runs two
+"""leakproof.models, the steps the dbt Python models call: turns, and config values read as bools.
+
+Large Python models take turns (leakproof.models.one_large_model_at_a_time): dbt runs two
 threads, and two models each holding a whole feature table at once broke the 12 GB budget at 5M
 customers (issue 9). The lock must exclude, and every model that reads a feature table must read it
 inside its turn."""
@@ -11,7 +13,9 @@ import threading
 import time
 from pathlib import Path
 
-from leakproof.models import TURNS_LOG_ENV, USE_CASES, one_large_model_at_a_time
+import pytest
+
+from leakproof.models import TURNS_LOG_ENV, USE_CASES, as_bool, one_large_model_at_a_time
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 FEATURE_TABLES = {u.feature_table for u in USE_CASES.values()} | {
@@ -150,3 +154,11 @@ def test_every_model_reading_a_feature_table_reads_it_in_its_turn() -> None:
         "ml_psi_reference_bins",
         "ml_recommendations",
     }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(True, True), (False, False), ("False", False), ("true", True), ("0", False)],
+)
+def test_as_bool_reads_rendered_dbt_config(value: object, expected: bool) -> None:
+    assert as_bool(value) is expected
