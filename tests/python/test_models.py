@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from dbt_runner import run_dbt
 from leakproof.models import TURNS_LOG_ENV, USE_CASES, as_bool, one_large_model_at_a_time
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -162,3 +163,17 @@ def test_every_model_reading_a_feature_table_reads_it_in_its_turn() -> None:
 )
 def test_as_bool_reads_rendered_dbt_config(value: object, expected: bool) -> None:
     assert as_bool(value) is expected
+
+
+@pytest.mark.dbt
+@pytest.mark.parametrize("threads", ["abc", "0", "-2"])
+def test_a_bad_dbt_thread_count_stops_dbt_naming_the_variable(
+    threads: str, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("LEAKPROOF_DBT_THREADS", threads)
+    result = run_dbt(["parse"], tmp_path)
+    assert not result.ok
+    assert "LEAKPROOF_DBT_THREADS (set it to a whole number of dbt threads, at least 1)" in (
+        result.output
+    )
+    assert "Traceback" not in result.output
