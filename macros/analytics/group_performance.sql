@@ -8,13 +8,11 @@
       name          CTE prefix (and the last CTE's name).
       relation      a ref or CTE, one row per unit (customer / account-wave), already filtered to
                     labelled rows.
-      dimensions    list of {name, columns, domain | values}:
+      dimensions    list of {name, columns, values}:
                       columns  the column(s) of the dimension (several columns = one value, e.g.
                                [segment_type, segment_value]);
-                      domain   the known values are seed category_aliases' canonical values of
-                               that domain (one column);
-                      values   or a relation / CTE listing the known values (same column names);
-                      neither  observed values only.
+                      values   a relation / CTE listing the known values (same column names);
+                      absent   observed values only.
       event_column  the 0/1 outcome (conversion, response_flag).
       spend_column  optional spend per unit; adds total / average spend, cost per event, spend share.
       grouping_sets optional list of lists of dimension names: one breakdown per list, the other
@@ -52,25 +50,10 @@
         {{ exceptions.raise_compiler_error("group_performance " ~ name ~ ": grouping set names unknown dimension " ~ dimension_name) }}
     {%- endfor %}{% endfor -%}
     {%- set partition = partition_by + ['breakdown'] -%}
-    {%- set has_domain = dimensions | selectattr('domain', 'defined') | list | length > 0 -%}
     {%- set tiebreak = columns | join(', ') -%}
-{%- if has_domain %}
-{{ name }}_known_categories as (
-
-    select * from {{ ref('category_aliases') }}
-
-),
-{% endif %}
 {%- for dimension in dimensions %}
 {{ name }}_{{ dimension.name }}_candidates as (
-    {% if dimension.domain %}
-    select
-        canonical_value as {{ dimension.columns[0] }},
-        1 as is_known
-    from {{ name }}_known_categories
-    where domain = '{{ dimension.domain }}' and is_canonical
-    union all
-    {%- elif dimension['values'] %}
+    {% if dimension['values'] %}
     select
         {%- for column in dimension.columns %}
         {{ column }},

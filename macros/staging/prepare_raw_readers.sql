@@ -1,117 +1,74 @@
 {#-
-    on-run-start: for every raw source that a selected model reads, check the raw file against the
-    source's contract and define the DuckDB table macro `read_raw_<table>()` that the source's
-    external_location points to. Stops before any model runs, with one message naming the file and
-    the columns, when:
-      - no raw file exists where var raw_dir points (says where it looked and how to get data);
-      - a contract column is missing from the file (renamed or dropped; lists what the file has);
-      - the file has a header but no rows (unless the table's meta says allow_empty).
-    CSV is read with the header's own column names in the file's order, every column VARCHAR, and
-    no sniffing (delimiter ',', quote '"'), so a ragged line fails with its line number and an
-    unparseable value reaches staging - and quarantine - with its original text.
+    on-run-start: for every turned-on use case, define the DuckDB table macro
+    `read_raw_<use case>__<table>()` that its source resolves to (dbt_project.yml sets the
+    sources' external_location to it). It reads the declared files with the declared dialect,
+    every column as text, and numbers the rows of each file in file order:
+      - the labelled file, and the scoring batch when one is declared and not empty;
+      - `source_file` ('labelled' | 'scoring') and `source_row_number` (1-based, per file).
+    A file that is missing is left out: the stg_use_case_preflight model, which every use case's
+    models run after, reports it (and every other file-level problem) with a clear message.
     Only `dbt run` / `dbt build` read raw files; other commands skip this.
 -#}
 {% macro prepare_raw_readers() -%}
     {%- if execute and flags.WHICH in ['run', 'build'] -%}
-        {%- set read_by_selection = [] -%}
-        {%- for unique_id in selected_resources if unique_id in graph.nodes -%}
-            {%- do read_by_selection.extend(graph.nodes[unique_id].depends_on.nodes) -%}
-        {%- endfor -%}
-        {%- set raw_sources = graph.sources.values()
-            | selectattr('package_name', 'equalto', project_name)
-            | selectattr('config.external_location', 'defined')
-            | selectattr('unique_id', 'in', read_by_selection) | list -%}
-        {%- set problems = [] -%}
-        {%- set missing_files = [] -%}
-        {%- for node in raw_sources -%}
-            {%- set path = var('raw_dir') ~ '/' ~ node.identifier ~ '.' ~ var('raw_format') -%}
-            {%- if run_query("select count(*) from glob('" ~ path ~ "')").columns[0].values()[0] == 0 -%}
-                {%- do missing_files.append(path) -%}
-            {%- else -%}
-                {%- set found_columns = leakproof_raw_header(path) -%}
-                {%- set problem = leakproof_contract_problem(node, path, found_columns) -%}
-                {%- if problem -%}
-                    {%- do problems.append(problem) -%}
-                {%- else -%}
-                    {%- do run_query(
-                        'create or replace macro read_raw_' ~ node.identifier ~ '() as table '
-                        ~ leakproof_raw_reader(path, found_columns)) -%}
-                    {%- if not node.config.meta.get('allow_empty', false) and run_query(
-                            'select count(*) from (select 1 from read_raw_' ~ node.identifier ~ '() limit 1)'
-                        ).columns[0].values()[0] == 0 -%}
-                        {%- do problems.append(path ~ ' (source ' ~ node.source_name ~ '.' ~ node.name
-                            ~ ') has a header but no data rows.') -%}
-                    {%- endif -%}
+        {%- for name in leakproof_use_cases() -%}
+            {%- set use_case = leakproof_use_case(name) -%}
+            {%- set table = use_case.table -%}
+            {%- set reads = [] -%}
+            {%- for source_file, file in [('labelled', table.file), ('scoring', table.scoring_file)] if file -%}
+                {%- set path = leakproof_raw_path(file, table) -%}
+                {%- if leakproof_raw_file_bytes(path) > 0 -%}
+                    {%- do reads.append(leakproof_raw_reader(path, table, source_file)) -%}
                 {%- endif -%}
+            {%- endfor -%}
+            {%- if reads -%}
+                {%- do run_query(
+                    'create or replace macro read_raw_' ~ name ~ '__' ~ table.name ~ '() as table '
+                    ~ reads | join(' union all by name ')) -%}
             {%- endif -%}
         {%- endfor -%}
-        {%- if raw_sources and missing_files | length == raw_sources | length -%}
-            {{ exceptions.raise_compiler_error(
-                "No raw data found. Looked for " ~ missing_files | join(', ')
-                ~ " (var raw_dir='" ~ var('raw_dir') ~ "', raw_format='" ~ var('raw_format')
-                ~ "', relative to the directory dbt runs in). Generate the demo data with "
-                ~ "`leakproof generate --out " ~ var('raw_dir') ~ "` (or `make data`), or point dbt "
-                ~ "at your own files: dbt build --vars '{raw_dir: /path/to/files, raw_format: csv}'") }}
-        {%- endif -%}
-        {%- for path in missing_files -%}
-            {%- do problems.append('raw file ' ~ path ~ ' not found (var raw_dir=' ~ var('raw_dir') ~ ').') -%}
-        {%- endfor -%}
-        {%- if problems -%}
-            {{ exceptions.raise_compiler_error("Raw files break their contract:\n  - " ~ problems | join("\n  - ")) }}
-        {%- endif -%}
     {%- endif -%}
     select 1
 {%- endmacro %}
 
 
-{#- The column names of a raw file, in file order: the CSV header line read as plain text
-    (a byte-order mark and surrounding quotes removed), or the Parquet schema. -#}
-{% macro leakproof_raw_header(path) -%}
-    {%- if var('raw_format') == 'parquet' -%}
-        {{ return(run_query("describe select * from read_parquet('" ~ path ~ "')").columns[0].values() | list) }}
+{#- The path of a declared raw file in var raw_dir: as written, or with `.<raw_format>` when it
+    has no extension, as a quoted SQL string. -#}
+{% macro leakproof_raw_path(file, table) -%}
+    {%- set has_extension = modules.re.search('\.[A-Za-z0-9]+$', file) is not none -%}
+    {%- set name = file if has_extension else file ~ '.' ~ (table.format or var('raw_format')) -%}
+    {{ return(var('raw_dir') ~ '/' ~ name) }}
+{%- endmacro %}
+
+
+{#- Bytes in the file(s) a path or glob names (0 when there are none). -#}
+{% macro leakproof_raw_file_bytes(path) -%}
+    {%- set quoted = "'" ~ path | replace("'", "''") ~ "'" -%}
+    {%- if run_query('select count(*) from glob(' ~ quoted ~ ')').columns[0].values()[0] == 0 -%}
+        {{ return(0) }}
     {%- endif -%}
-    {%- set first_line = run_query(
-        "select line from read_csv('" ~ path ~ "', header = false, auto_detect = false, "
-        ~ "columns = {'line': 'VARCHAR'}, delim = chr(1), quote = '', escape = '') limit 1"
-    ).columns[0].values() -%}
-    {%- set names = [] -%}
-    {%- for name in (first_line[0] or '').replace('\ufeff', '').split(',') -%}
-        {%- do names.append(name.strip().strip('"').strip()) -%}
-    {%- endfor -%}
-    {{ return(names) }}
+    {{ return(run_query('select coalesce(sum(size), 0) from read_blob(' ~ quoted ~ ')').columns[0].values()[0]) }}
 {%- endmacro %}
 
 
-{#- A message naming the file and every contract column it lacks, or '' when it has them all.
-    Names match case-insensitively, as DuckDB identifiers do. -#}
-{% macro leakproof_contract_problem(node, path, found_columns) -%}
-    {%- set found_lower = found_columns | map('lower') | list -%}
-    {%- set declared_lower = node.columns.values() | map(attribute='name') | map('lower') | list -%}
-    {%- set missing = [] -%}
-    {%- for column in node.columns.values() if column.name | lower not in found_lower -%}
-        {%- do missing.append(column.name) -%}
-    {%- endfor -%}
-    {%- if not missing -%}{{ return('') }}{%- endif -%}
-    {%- set unexpected = [] -%}
-    {%- for name in found_columns if name | lower not in declared_lower -%}
-        {%- do unexpected.append(name) -%}
-    {%- endfor -%}
-    {{ return(path ~ ' (source ' ~ node.source_name ~ '.' ~ node.name ~ ') is missing column(s) '
-        ~ missing | join(', ') ~ ' required by ' ~ node.original_file_path ~ '.'
-        ~ (' Column(s) not in the contract: ' ~ unexpected | join(', ') ~ ' - renamed?' if unexpected else '')
-        ~ ' The file has: ' ~ found_columns | join(', ') ~ '.') }}
-{%- endmacro %}
-
-
-{#- The DuckDB query that reads a raw file: CSV strictly by its own header (all VARCHAR, no
-    sniffing), Parquet as stored. -#}
-{% macro leakproof_raw_reader(path, columns) -%}
-    {%- if var('raw_format') == 'parquet' -%}
-        select * from read_parquet('{{ path }}')
+{#- The query that reads one raw file: CSV strictly in the declared dialect, every column as text
+    (an unparseable value reaches staging, and quarantine, with its original text), Parquet as
+    stored; plus source_file and source_row_number. -#}
+{% macro leakproof_raw_reader(path, table, source_file) -%}
+    {%- set quoted = "'" ~ path | replace("'", "''") ~ "'" -%}
+    {%- set format = table.format or (path.split('.') | last if path.split('.') | last in ['csv', 'parquet'] else var('raw_format')) -%}
+    {%- if format == 'parquet' -%}
+        {%- set reader = 'read_parquet(' ~ quoted ~ ')' -%}
     {%- else -%}
-        {%- set spec = [] -%}
-        {%- for name in columns %}{% do spec.append("'" ~ name | replace("'", "''") ~ "': 'VARCHAR'") %}{% endfor -%}
-        select * from read_csv('{{ path }}', header = true, auto_detect = false, delim = ',',
-            quote = '"', escape = '"', columns = { {{- spec | join(', ') -}} })
+        {%- set options = [
+            'header = ' ~ ('true' if table.header else 'false'),
+            'all_varchar = true',
+            "delim = '" ~ table.delimiter | replace("'", "''") ~ "'",
+            "quote = '" ~ table.quote | replace("'", "''") ~ "'",
+            "escape = '" ~ table.escape | replace("'", "''") ~ "'",
+            "encoding = '" ~ table.encoding | replace("'", "''") ~ "'",
+        ] -%}
+        {%- set reader = 'read_csv(' ~ quoted ~ ', ' ~ options | join(', ') ~ ')' -%}
     {%- endif -%}
+    {{ return("(select *, '" ~ source_file ~ "' as source_file, row_number() over () as source_row_number from " ~ reader ~ ")") }}
 {%- endmacro %}

@@ -1,15 +1,22 @@
-{#- The feature columns of a model, by kind, from the warehouse's column types and the model's yml:
-    a column whose meta has `feature_role` (target, identifier, split, weight) is not a feature.
-    Returns {'numeric': [...], 'boolean': [...], 'categorical': [...]}. -#}
-{% macro leakproof_feature_columns(model) -%}
+{#- The feature columns of a model, by kind, from the warehouse's column types. The columns that
+    are not features come from the use case's declaration when `use_case` is given (entity_key, its
+    id columns, split, cv_fold, the target), else from the model's yml (a column whose meta has
+    `feature_role`: target, identifier, split, weight). Returns {'numeric': [...], 'boolean':
+    [...], 'categorical': [...]}. -#}
+{% macro leakproof_feature_columns(model, use_case=none) -%}
     {%- set not_features = [] -%}
-    {%- for node in graph.nodes.values()
-        if node.resource_type == 'model' and node.alias == model.identifier
-        and node.schema == model.schema -%}
-        {%- for column in node.columns.values() if column.meta.get('feature_role') -%}
-            {%- do not_features.append(column.name | lower) -%}
+    {%- if use_case -%}
+        {%- set declared = leakproof_use_case(use_case) -%}
+        {%- do not_features.extend(['entity_key', 'split', 'cv_fold', declared.target] + declared.id_columns) -%}
+    {%- else -%}
+        {%- for node in graph.nodes.values()
+            if node.resource_type == 'model' and node.alias == model.identifier
+            and node.schema == model.schema -%}
+            {%- for column in node.columns.values() if column.meta.get('feature_role') -%}
+                {%- do not_features.append(column.name | lower) -%}
+            {%- endfor -%}
         {%- endfor -%}
-    {%- endfor -%}
+    {%- endif -%}
     {%- set kinds = {'numeric': [], 'boolean': [], 'categorical': []} -%}
     {%- for column in adapter.get_columns_in_relation(model) if column.name | lower not in not_features -%}
         {%- if column.dtype | lower == 'boolean' -%}
@@ -21,6 +28,14 @@
         {%- endif -%}
     {%- endfor -%}
     {{ return(kinds) }}
+{%- endmacro %}
+
+
+{#- The target column a leakage test checks: `target` when given, else the use case's. -#}
+{% macro leakproof_test_target(target, use_case) -%}
+    {%- if target -%}{{ return(target) }}{%- endif -%}
+    {%- if not execute -%}{{ return('null') }}{%- endif -%}
+    {{ return(leakproof_use_case(use_case).target) }}
 {%- endmacro %}
 
 

@@ -54,6 +54,8 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.scope import Scope, build_scope, walk_in_scope
 
+from leakproof.declarations import snake_case
+
 DIALECT = "duckdb"
 
 LEAKY_ROLES = frozenset({"target", "target_derived", "post_outcome"})
@@ -249,8 +251,16 @@ def load_project(
             contract_enforced=bool((config.get("contract") or {}).get("enforced")),
             table_name=node.get("name", unique_id),
         )
+    declarations: dict[str, dict[str, Any]] = {}
     for unique_id, source in (manifest.get("sources") or {}).items():
         columns = source.get("columns") or {}
+        column_meta = {c.get("name", k).lower(): _merged_meta(c) for k, c in columns.items()}
+        names = tuple(c.get("name", k) for k, c in columns.items())
+        use_case = ((source.get("config") or {}).get("meta") or {}).get("use_case")
+        if use_case is not None:
+            column_meta = {c: _declared_source_meta(m) for c, m in column_meta.items()}
+            names += USE_CASE_SOURCE_COLUMNS
+            declarations[source["source_name"]] = {"use_case": use_case, "columns": column_meta}
         relations[unique_id] = Relation(
             unique_id=unique_id,
             kind="source",
@@ -258,12 +268,56 @@ def load_project(
             language="sql",
             relation_name=source.get("relation_name"),
             sql=None,
-            columns=tuple(c.get("name", k) for k, c in columns.items()),
-            column_meta={c.get("name", k).lower(): _merged_meta(c) for k, c in columns.items()},
+            columns=names,
+            column_meta=column_meta,
             source_name=source["source_name"],
             table_name=source["name"],
         )
+    for relation in relations.values():
+        use_case = _feature_table_use_case(manifest, relation.unique_id)
+        if use_case in declarations:
+            relation.column_meta.update(_feature_table_roles(declarations[use_case]))
     return Project(relations)
+
+
+# Columns the raw reader of a declared use case adds to its files' columns.
+USE_CASE_SOURCE_COLUMNS = ("source_file", "source_row_number")
+
+
+def _declared_source_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """A declared column's meta with its role as the guard's leakage_role."""
+    role = meta.get("role")
+    leakage_role = role if role in LEAKY_ROLES else ("identifier" if role == "id" else None)
+    return {**meta, "leakage_role": leakage_role} if leakage_role else dict(meta)
+
+
+def _feature_table_use_case(manifest: Mapping[str, Any], unique_id: str) -> str | None:
+    node = (manifest.get("nodes") or {}).get(unique_id) or {}
+    meta = (node.get("config") or {}).get("meta") or {}
+    return meta.get("use_case") if meta.get("leakage_guard") == "features" else None
+
+
+def _feature_table_roles(declaration: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """The columns of a use case's feature table that are not features: its key, split and fold,
+    its id columns and its target (snake_case, as the table names them)."""
+    roles = {"entity_key": "identifier", "split": "split", "cv_fold": "split"}
+    block = declaration["use_case"]
+    grain = block.get("grain") or []
+    for column in [*(grain if isinstance(grain, list) else [grain])]:
+        roles[snake_case(str(column))] = "identifier"
+    if not grain:
+        roles["source_row_number"] = "identifier"
+    target = (block.get("target") or {}).get("column")
+    if target:
+        roles[snake_case(str(target))] = "target"
+    meta: dict[str, dict[str, str]] = {c: {"feature_role": r} for c, r in roles.items()}
+    for encoding in block.get("target_encodings") or {}:
+        meta[str(encoding)] = {
+            "leakage_allow": "declared out-of-fold target encoding (target_encodings in the use "
+            "case's declaration): training rows see only the other folds' training rows; the "
+            "test target_encoding_is_out_of_fold proves it on every build"
+        }
+    return meta
 
 
 def compiled_sql_from_target(target_path: Path, manifest: Mapping[str, Any]) -> dict[str, str]:

@@ -1,8 +1,9 @@
 {#- Leakage guard: whether a column is NULL must not predict the target (a post-outcome field that
     is filled in only after a conversion). For every column with NULLs among labelled rows, the AUC
     of its is-NULL indicator, direction-free; returns each above `ceiling`. -#}
-{% test missingness_does_not_predict_target(model, target, ceiling, sample_rows=20000) %}
-    {%- set kinds = leakproof_feature_columns(model) if execute else {'numeric': [], 'boolean': [], 'categorical': []} -%}
+{% test missingness_does_not_predict_target(model, ceiling, target=none, use_case=none, sample_rows=20000) %}
+    {%- set target = leakproof_test_target(target, use_case) -%}
+    {%- set kinds = leakproof_feature_columns(model, use_case) if execute else {'numeric': [], 'boolean': [], 'categorical': []} -%}
     {%- set columns = kinds['numeric'] + kinds['boolean'] + kinds['categorical'] -%}
     {%- set sql -%}
 with

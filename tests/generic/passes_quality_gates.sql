@@ -1,9 +1,11 @@
-{#- Quality gates on an evaluation summary: for each use case in `gates` (a var, e.g.
+{#- Quality gates on an evaluation summary: for each use case in `gates` (e.g.
     {marketing: {min_auc: 0.6, min_test_positives: 30, calibration_slope: [0.5, 1.5],
-    calibration_intercept: [-1, 1]}}), the `split` rows must reach the AUC floor, have enough
+    calibration_intercept: [-1, 1]}}; default: every use case's declared gates over var
+    quality_gates), the `split` rows must reach the AUC floor, have enough
     positives, and a calibration slope and intercept inside their ranges. Returns one row per
     failed gate and names it in the build log. -#}
-{% test passes_quality_gates(model, gates, split='test') %}
+{% test passes_quality_gates(model, gates=none, split='test') %}
+    {%- set gates = gates if gates is not none else (leakproof_quality_gates() if execute else {}) -%}
     {%- set sql -%}
 with
 

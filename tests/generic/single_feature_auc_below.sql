@@ -3,8 +3,9 @@
     categorical feature the AUC of its categories' target rates. Rows with a NULL feature value
     are left out (missingness_does_not_predict_target covers them). Returns each feature whose AUC
     exceeds `ceiling`, and names it in the build log. Labelled rows, sampled beyond `sample_rows`. -#}
-{% test single_feature_auc_below(model, target, ceiling, sample_rows=20000) %}
-    {%- set kinds = leakproof_feature_columns(model) if execute else {'numeric': [], 'boolean': [], 'categorical': []} -%}
+{% test single_feature_auc_below(model, ceiling, target=none, use_case=none, sample_rows=20000) %}
+    {%- set target = leakproof_test_target(target, use_case) -%}
+    {%- set kinds = leakproof_feature_columns(model, use_case) if execute else {'numeric': [], 'boolean': [], 'categorical': []} -%}
     {%- set numeric = kinds['numeric'] + kinds['boolean'] -%}
     {%- set categorical = kinds['categorical'] -%}
     {%- set sql -%}

@@ -2,85 +2,28 @@
     value is the smoothed target mean of its group over the training rows of the OTHER folds, a
     test or score row's over all training rows, smoothed towards the training rate with
     `smoothing` pseudo-rows. Recomputes that and returns every row whose value differs - a naive
-    encoding over all labelled rows fails on every row. -#}
+    encoding over all labelled rows fails on every row. Column-level (column_name, target, group_by,
+    smoothing), or model-level with `use_case`: every target encoding the use case declares. -#}
 {% test target_encoding_is_out_of_fold(
-    model, column_name, target, group_by, smoothing, split_column='split', fold_column='cv_fold'
+    model, column_name=none, target=none, group_by=none, smoothing=none, use_case=none,
+    split_column='split', fold_column='cv_fold'
 ) %}
-
-with
-
-rows_to_check as (
-
-    select * from {{ model }}
-
-),
-
-training as (
-
-    select * from rows_to_check
-    where {{ split_column }} = 'train'
-
-),
-
-prior as (
-
-    select avg({{ target }}) as training_rate from training
-
-),
-
-by_group as (
-
-    select
-        {{ group_by }} as group_value,
-        count(*) as group_rows,
-        sum({{ target }}) as group_events
-    from training
-    group by {{ group_by }}
-
-),
-
-by_group_and_fold as (
-
-    select
-        {{ group_by }} as group_value,
-        {{ fold_column }} as fold_value,
-        count(*) as fold_rows,
-        sum({{ target }}) as fold_events
-    from training
-    group by {{ group_by }}, {{ fold_column }}
-
-),
-
-expected as (
-
-    select
-        rows_to_check.{{ column_name }} as actual_value,
-        (
-            coalesce(by_group.group_events, 0) - coalesce(by_group_and_fold.fold_events, 0)
-            + {{ smoothing }} * prior.training_rate
-        ) / (
-            coalesce(by_group.group_rows, 0) - coalesce(by_group_and_fold.fold_rows, 0)
-            + {{ smoothing }}
-        ) as expected_value
-    from rows_to_check
-    cross join prior
-    left join by_group
-        on rows_to_check.{{ group_by }} = by_group.group_value
-    left join by_group_and_fold
-        on
-            rows_to_check.{{ group_by }} = by_group_and_fold.group_value
-            and rows_to_check.{{ fold_column }} = by_group_and_fold.fold_value
-            and rows_to_check.{{ split_column }} = 'train'
-
-),
-
-final as (
-
-    select * from expected
-    where abs(actual_value - expected_value) > 1e-9 or actual_value is null
-
-)
-
-select * from final
-
+    {%- set checks = [] -%}
+    {%- if use_case and execute -%}
+        {%- set declared = leakproof_use_case(use_case) -%}
+        {%- for name, rule in declared.target_encodings.items() -%}
+            {%- do checks.append([name, declared.target, rule.by, rule.smoothing]) -%}
+        {%- endfor -%}
+    {%- elif column_name -%}
+        {%- do checks.append([column_name, target, group_by, smoothing]) -%}
+    {%- endif -%}
+    {%- if not checks %}
+select 1 as no_encoding where false
+    {%- endif -%}
+    {%- for column, target, group_by, smoothing in checks %}
+    {{ "union all" if not loop.first }}
+    select '{{ column }}' as encoding, * from (
+        {{ leakproof_out_of_fold_check(model, column, target, group_by, smoothing, split_column, fold_column) }}
+    )
+    {%- endfor %}
 {% endtest %}

@@ -6,10 +6,11 @@
     with both outcomes) and both outcomes occur. Continuous honest pairs share almost no values;
     discrete honest pairs share values but mix the outcomes. Labelled rows, sampled. -#}
 {% test target_not_determined_by_pair(
-    model, target, sample_rows=5000, digits=6, min_group_rows=10, min_coverage=0.9,
+    model, target=none, use_case=none, sample_rows=5000, digits=6, min_group_rows=10, min_coverage=0.9,
     max_mixed_share=0.001
 ) %}
-    {%- set kinds = leakproof_feature_columns(model) if execute else {'numeric': []} -%}
+    {%- set target = leakproof_test_target(target, use_case) -%}
+    {%- set kinds = leakproof_feature_columns(model, use_case) if execute else {'numeric': []} -%}
     {%- set numeric = kinds['numeric'] -%}
     {%- set sql -%}
 with

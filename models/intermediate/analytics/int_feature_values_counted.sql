@@ -1,68 +1,39 @@
 {{ config(materialized='table') }}
-{%- set features = var('analytics_features') -%}
 -- One row per use case x feature x value (x imputed flag) over LABELLED rows (train + test) of
--- both use cases: how many rows carry the value, and how many of them are positives / negatives.
--- Every feature of var analytics_features; NULL values (feature_value / feature_category) are a
--- row of their own; a marketing click-through rate or pages per visit filled in by imputation is
--- flagged is_imputed. Both analytics marts (fct_feature_target_tests, fct_response_rate_bins)
--- read these counts instead of the rows: far fewer rows (most features take a few hundred
--- values), and one scan of the customers for both. A table, so the marts and their tests read it
--- without re-running the intermediate chain.
+-- every use case: how many rows carry the value, and how many of them are positives / negatives.
+-- The features are the ones each use case declares (as prepared: a capped column under its
+-- capped name); NULL values (feature_value / feature_category) are a row of their own; a value
+-- filled in by imputation is flagged is_imputed. Both analytics marts (fct_feature_target_tests,
+-- fct_response_rate_bins) read these counts instead of the rows: far fewer rows (most features
+-- take a few hundred values), and one scan of each use case for both. A table, so the marts and
+-- their tests read it without re-running the intermediate chain.
 with
 
-customers as (
+{% for use_case in leakproof_use_cases() -%}
+{%- set features = leakproof_analytics_features(use_case) -%}
+{{ use_case }}__labelled as (
 
-    select * from {{ ref('int_customers_segmented') }}
-
-),
-
-accounts as (
-
-    select * from {{ ref('int_accounts_split') }}
-
-),
-
-labelled_customers as (
-
-    select * from customers
+    select * from {{ ref('int_' ~ use_case ~ '__prepared') }}
     where split in ('train', 'test')
 
 ),
 
-labelled_accounts as (
-
-    select * from accounts
-    where split in ('train', 'test')
-
-),
-
-numeric_values as (
+{{ use_case }}__numeric as (
     {{ unpivot_features(
-        'labelled_customers', 'marketing', 'conversion', features.marketing.numeric, 'numeric',
-        imputed_flags={
-            'click_through_rate': 'is_click_through_rate_imputed',
-            'pages_per_visit': 'is_pages_per_visit_imputed',
-        }
-    ) }}
-    union all
-    {{ unpivot_features(
-        'labelled_accounts', 'b2b', 'response_flag', features.b2b.numeric, 'numeric'
+        use_case ~ '__labelled', use_case, features.target, features.numeric, 'numeric',
+        imputed_flags=features.imputed_flags
     ) }}
 ),
 
-categorical_values as (
+{{ use_case }}__categorical as (
     {{ unpivot_features(
-        'labelled_customers', 'marketing', 'conversion', features.marketing.categorical,
-        'categorical'
-    ) }}
-    union all
-    {{ unpivot_features(
-        'labelled_accounts', 'b2b', 'response_flag', features.b2b.categorical, 'categorical'
+        use_case ~ '__labelled', use_case, features.target, features.categorical, 'categorical'
     ) }}
 ),
 
+{% endfor -%}
 labelled_values as (
-
+    {% for use_case in leakproof_use_cases() %}
     select
         use_case,
         feature,
@@ -71,7 +42,7 @@ labelled_values as (
         cast(null as varchar) as feature_category,
         is_imputed,
         target
-    from numeric_values
+    from {{ use_case }}__numeric
     union all
     select
         use_case,
@@ -81,8 +52,9 @@ labelled_values as (
         feature_category,
         is_imputed,
         target
-    from categorical_values
-
+    from {{ use_case }}__categorical
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
 ),
 
 final as (

@@ -1,12 +1,21 @@
 -- One row per use case, model and split (train, test): every evaluation metric of the scores,
--- computed in SQL from ml_scored_rows - AUC, PR-AUC (average precision), KS, Brier, log loss,
+-- computed in SQL from ml_scores - AUC, PR-AUC (average precision), KS, Brier, log loss,
 -- precision / recall / F1 at the model's threshold, lift in the top 10 % and 20 %, base rate,
 -- and the calibration intercept and slope. Equal to scikit-learn / scipy (tests/python).
 with
 
 scored as (
 
-    select * from {{ ref('ml_scored_rows') }}
+    select
+        use_case,
+        model_id,
+        entity_key,
+        split,
+        actual_label as label,  -- noqa: RF04
+        calibrated_probability as score,
+        raw_probability as raw_score,
+        predicted_label
+    from {{ ref('ml_scores') }}
 
 ),
 

@@ -5,7 +5,16 @@ with
 
 scored as (
 
-    select * from {{ ref('ml_scored_rows') }}
+    select
+        use_case,
+        model_id,
+        entity_key,
+        split,
+        actual_label as label,  -- noqa: RF04
+        calibrated_probability as score,
+        raw_probability as raw_score,
+        predicted_label
+    from {{ ref('ml_scores') }}
 
 ),
 

@@ -1,10 +1,10 @@
 """ml_feature_lineage: layer 2 of the leakage guard (see leakproof.lineage).
 
 Traces every column of every feature table (config meta leakage_guard: features) through the
-SQL dbt compiled in this invocation back to the source columns; the test no_leaking_features on
-this table fails the build, naming each column and its path, when a feature reaches a target /
-target-derived / post-outcome column or cannot be traced. The classifiers read the approved
-feature list from this table, so they never run on a table the guard has not passed.
+SQL dbt compiled in this invocation back to the source columns; the test on this table fails the
+build, naming each column and its path, when a feature reaches a target / target-derived /
+post-outcome column or cannot be traced. The classifiers read the approved feature list from this
+table, so they never run on a table the guard has not passed.
 """
 
 from pathlib import Path
@@ -12,9 +12,8 @@ from pathlib import Path
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    # the feature tables, so that they are compiled (and built) before they are traced
-    dbt.ref("ml_customer_features")
-    dbt.ref("ml_account_features")
+    # every use case's feature table is compiled (and built) before this model traces it
+    dbt.ref("ml_use_cases")
 
     from dbt.flags import get_flags
 

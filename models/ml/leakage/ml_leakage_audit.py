@@ -1,17 +1,23 @@
-"""ml_leakage_audit: layer 4 of the leakage guard - the seed's scenario A-F, found automatically
-(leakproof.audit.leakage_audit over ml_customer_features_leaky)."""
+"""ml_leakage_audit: layer 5 of the leakage guard - the seed document's scenario testing (A-F),
+found automatically on each use case's features plus the leaky columns its declaration plants
+(leakproof.steps.leakage_audits)."""
 
-NOT_FEATURES = ("customer_id", "split", "cv_fold", "conversion")
+from pathlib import Path
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    from leakproof.audit import AuditSettings, leakage_audit
-    from leakproof.models import one_large_model_at_a_time
+    from dbt.flags import get_flags
 
-    with one_large_model_at_a_time(dbt.this.identifier):
-        frame = dbt.ref("ml_customer_features_leaky").to_arrow_table().to_pandas()
-        features = [column for column in frame.columns if column not in NOT_FEATURES]
-        settings = AuditSettings(alarm_auc=float(dbt.config.get("alarm_auc")))
-        table = leakage_audit(frame, "conversion", features, settings=settings)
+    from leakproof import steps
+
+    with steps.one_large_model_at_a_time(dbt.this.identifier):
+        use_cases = dbt.ref("ml_use_cases").to_arrow_table().to_pandas()
+        table = steps.leakage_audits(
+            steps.duckdb_reader(session),
+            steps.use_case_tables(
+                use_cases, Path(getattr(get_flags(), "PROJECT_DIR", None) or ".")
+            ),
+            alarm_auc=float(dbt.config.get("alarm_auc")),
+        )
     return table

@@ -1,19 +1,19 @@
 -- One row per use case, comparison population and variable (the calibrated score and every
 -- feature of the model): the Population Stability Index against the bins frozen at training
 -- (ml_psi_reference_bins), its band, and a chi-square goodness-of-fit p-value of the population's
--- bin counts against the reference shares. Populations: marketing - the scoring batch and, as a
--- stable control, the test split; b2b - every campaign wave (the unlabelled newest one included).
+-- bin counts against the reference shares. Populations: for a use case split by time, every
+-- period (the unlabelled newest one included); otherwise the test split (a stable control) and
+-- the batch of new rows to score.
 {%- set bins_relation = load_relation(ref('ml_psi_reference_bins')) if execute else none -%}
 {#- the variables to compare: one item per use case and variable of the frozen bins -#}
-{%- set relations = {'marketing': 'marketing_rows', 'b2b': 'b2b_rows'} -%}
 {%- set items = [] -%}
 {%- if bins_relation is not none -%}
 {%- set listed = run_query(
     "select distinct use_case, variable_name, variable_kind from " ~ bins_relation
     ~ " order by use_case, variable_name"
 ) -%}
-{%- for row in listed if row[0] in relations -%}
-{%- do items.append({'relation': relations[row[0]], 'name': row[1], 'kind': row[2]}) -%}
+{%- for row in listed if row[0] in leakproof_use_cases() -%}
+{%- do items.append({'relation': row[0] ~ '__rows', 'name': row[1], 'kind': row[2]}) -%}
 {%- endfor -%}
 {%- endif -%}
 {%- set epsilon = var('psi_epsilon', 0.0001) %}
@@ -26,86 +26,52 @@ reference_bins as (
 
 ),
 
-customer_features as (
+scores as (
 
-    select * from {{ ref('ml_customer_features') }}
-
-),
-
-marketing_scores as (
-
-    select * from {{ ref('ml_marketing_scores') }}
+    select * from {{ ref('ml_scores') }}
 
 ),
 
-account_features as (
-
-    select * from {{ ref('ml_account_features') }}
-
-),
-
-b2b_scores as (
-
-    select * from {{ ref('ml_b2b_scores') }}
-
-),
-
-marketing_rows as (
+{% for use_case_name in leakproof_use_cases() -%}
+{%- set time_column = (leakproof_use_case(use_case_name).split.column if execute and leakproof_use_case(use_case_name).split.method == 'time' else none) -%}
+{{ use_case_name }}__rows as (
 
     select
-        customer_features.*,
-        marketing_scores.calibrated_probability,
-        'marketing' as use_case,
-        case
-            when customer_features.split = 'score' then 'scoring_batch'
-            else 'test_split'
-        end as population,
-        cast(null as integer) as population_wave
-    from customer_features
-    inner join marketing_scores
+        features.*,
+        scores.calibrated_probability,
+        '{{ use_case_name }}' as use_case,
+        {%- if time_column %}
+        '{{ time_column }} ' || cast(features.{{ time_column }} as varchar) as population,
+        cast(features.{{ time_column }} as varchar) as population_period
+        {%- else %}
+        case when features.split = 'score' then 'scoring_batch' else 'test_split' end as population,
+        cast(null as varchar) as population_period
+        {%- endif %}
+    from {{ ref('ml_' ~ use_case_name ~ '_features') }} as features
+    inner join scores
         on
-            customer_features.customer_id = marketing_scores.customer_id
-            and customer_features.split = marketing_scores.split
-    where customer_features.split in ('score', 'test')
+            scores.use_case = '{{ use_case_name }}'
+            and features.entity_key = scores.entity_key
+            and features.split = scores.split
+    {%- if not time_column %}
+    where features.split in ('score', 'test')
+    {%- endif %}
 
 ),
 
-b2b_rows as (
-
-    select
-        account_features.*,
-        b2b_scores.calibrated_probability,
-        'b2b' as use_case,
-        'wave_' || cast(account_features.campaign_wave as varchar) as population,
-        account_features.campaign_wave as population_wave
-    from account_features
-    inner join b2b_scores
-        on
-            account_features.account_id = b2b_scores.account_id
-            and account_features.campaign_wave = b2b_scores.campaign_wave
-
-),
-
+{% endfor -%}
 populations as (
-
+    {%- for use_case_name in leakproof_use_cases() %}
     select
         use_case,
         population,
         min(split) as population_split,
-        min(population_wave) as campaign_wave,
+        min(population_period) as population_period,
         count(*) as population_rows
-    from marketing_rows
+    from {{ use_case_name }}__rows
     group by use_case, population
-    union all
-    select
-        use_case,
-        population,
-        min(split) as population_split,
-        min(population_wave) as campaign_wave,
-        count(*) as population_rows
-    from b2b_rows
-    group by use_case, population
-
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
 ),
 
 -- every variable of every population as one long relation: numbers as double, categories as text
@@ -280,7 +246,7 @@ bins_by_population as (
         reference_bins.model_id,
         populations.population,
         populations.population_split,
-        populations.campaign_wave,
+        populations.population_period,
         populations.population_rows,
         reference_bins.variable_name,
         reference_bins.variable_kind,
@@ -345,7 +311,7 @@ by_variable as (
         model_id,
         population,
         population_split,
-        campaign_wave,
+        population_period,
         population_rows,
         variable_name,
         variable_kind,
@@ -365,7 +331,7 @@ by_variable as (
         model_id,
         population,
         population_split,
-        campaign_wave,
+        population_period,
         population_rows,
         variable_name,
         variable_kind
@@ -384,7 +350,7 @@ final as (
         by_variable.model_id,
         by_variable.population,
         by_variable.population_split,
-        by_variable.campaign_wave,
+        by_variable.population_period,
         by_variable.population_rows,
         by_variable.variable_name,
         by_variable.variable_kind,

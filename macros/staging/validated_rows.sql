@@ -1,0 +1,220 @@
+{#-
+    base_<use case>__validated: one row per distinct raw row of the use case's files (exact
+    duplicates collapsed, counted in duplicate_count), driven by the declaration's columns:
+      - the typed, snake_case columns: exact types (leakproof_exact_value: a fraction is not an
+        integer, NaN / inf / 1e400 are not numbers), categories canonicalised from the declared
+        accepted_values and aliases (case, spacing and punctuation ignored), the target as its
+        0 / 1 label (positive / negative labels as declared, compared as trimmed lower-case text);
+      - is_unknown_<column> for a category value outside the declared ones (kept and flagged, or
+        quarantined when the column says unknown: quarantine) and has_unknown_category;
+      - raw_<column>: the original text of every column, and raw_values (all of them as JSON), so a
+        quarantined row loses nothing;
+      - quarantine_reasons (every problem, '; '-separated, NULL for a usable row) and the first
+        one split into quarantine_reason_code / quarantine_column. Codes: missing_value,
+        unparseable_value, out_of_range, unknown_label, unknown_category, duplicate_key.
+    The outcome columns (target / target_derived / post_outcome) are absent from a scoring file
+    and never required there.
+-#}
+{% macro validated_rows(use_case_name, table_name) -%}
+    {{- leakproof_use_case_model(use_case_name, 'table') }}
+    {%- set use_case = leakproof_use_case(use_case_name) if execute else none -%}
+    {%- set columns = use_case.columns if execute else [] -%}
+    {%- set decimal = use_case.table.decimal if execute else '.' -%}
+    {%- set outcome = ['target', 'post_outcome', 'target_derived'] -%}
+    {%- set issues = [] -%}
+-- depends_on: {{ ref('stg_use_case_preflight') }}
+with
+
+source as (
+
+    select * from {{ source(use_case_name, table_name) }}
+
+),
+
+deduplicated as (
+
+    select
+        source_file,
+        {%- for column in columns %}
+        {{ adapter.quote(column.name) }},
+        {%- endfor %}
+        min(source_row_number) as source_row_number,
+        count(*) as duplicate_count
+    from source
+    group by all
+
+),
+
+typed as (
+
+    select
+        source_file,
+        source_row_number,
+        duplicate_count,
+        {%- for column in columns %}
+        {%- set raw = "nullif(trim(cast(" ~ adapter.quote(column.name) ~ " as varchar)), '')" %}
+        {{ raw }} as raw_{{ column.column }},
+        {%- if column.role == 'target' %}
+        {{ leakproof_label(raw, use_case.positive, use_case.negative) }} as {{ column.column }},
+        {%- elif column.accepted_values %}
+        {{ leakproof_category(raw, column.accepted_values, column.aliases) }} as {{ column.column }}__canonical,
+        {%- else %}
+        {{ leakproof_exact_value(raw, column.data_type, decimal) }} as {{ column.column }},
+        {%- endif %}
+        {%- endfor %}
+    from deduplicated
+
+),
+
+categorised as (
+
+    select
+        *,
+        {%- for column in columns if column.accepted_values and column.role != 'target' %}
+        coalesce({{ column.column }}__canonical, raw_{{ column.column }}) as {{ column.column }},
+        raw_{{ column.column }} is not null and {{ column.column }}__canonical is null
+            as is_unknown_{{ column.column }},
+        {%- endfor %}
+        source_file = 'scoring' as is_scoring
+    from typed
+
+),
+
+{#- one `case` per rule and column; each yields '<reason>:<RawColumn>' or NULL -#}
+{%- for column in columns -%}
+    {%- set snake = column.column -%}
+    {%- set present = "source_file = 'labelled'" if column.role in outcome else 'true' -%}
+    {%- if column.required -%}
+        {%- do issues.append("case when " ~ present ~ " and raw_" ~ snake ~ " is null then 'missing_value:" ~ column.name ~ "' end") -%}
+    {%- endif -%}
+    {%- if column.role == 'target' -%}
+        {%- do issues.append("case when raw_" ~ snake ~ " is not null and " ~ snake ~ " is null then 'unknown_label:" ~ column.name ~ "' end") -%}
+    {%- elif column.accepted_values -%}
+        {%- if column.unknown == 'quarantine' -%}
+            {%- do issues.append("case when is_unknown_" ~ snake ~ " then 'unknown_category:" ~ column.name ~ "' end") -%}
+        {%- endif -%}
+    {%- elif column.data_type != 'varchar' -%}
+        {%- do issues.append("case when raw_" ~ snake ~ " is not null and " ~ snake ~ " is null then 'unparseable_value:" ~ column.name ~ "' end") -%}
+    {%- endif -%}
+    {%- if column.min is not none -%}
+        {%- do issues.append("case when " ~ snake ~ " < " ~ column.min ~ " then 'out_of_range:" ~ column.name ~ "' end") -%}
+    {%- endif -%}
+    {%- if column.max is not none -%}
+        {%- do issues.append("case when " ~ snake ~ " > " ~ column.max ~ " then 'out_of_range:" ~ column.name ~ "' end") -%}
+    {%- endif -%}
+{%- endfor -%}
+{%- if execute and use_case.grain -%}
+    {%- set key_names = [] -%}
+    {%- for key in use_case.grain %}{% do key_names.append((columns | selectattr('column', 'equalto', key) | first).name) %}{% endfor -%}
+    {%- do issues.append("case when count(*) over (partition by source_file, " ~ use_case.grain | join(', ') ~ ") > 1 then 'duplicate_key:" ~ key_names | join('+') ~ "' end") -%}
+{%- endif %}
+
+checked as (
+
+    select
+        *,
+        nullif(concat_ws(
+            '; ',
+            {%- for issue in issues %}
+            {{ issue }}{{ "," if not loop.last }}
+            {%- endfor %}
+        ), '') as quarantine_reasons
+    from categorised
+
+),
+
+final as (
+
+    select
+        source_file,
+        source_row_number,
+        duplicate_count,
+        is_scoring,
+        {%- for column in columns %}
+        {{ column.column }},
+        {%- if column.accepted_values and column.role != 'target' %}
+        is_unknown_{{ column.column }},
+        {%- endif %}
+        {%- endfor %}
+        {%- set unknown_flags = [] %}
+        {%- for column in columns if column.accepted_values and column.role != 'target' %}
+        {%- do unknown_flags.append('is_unknown_' ~ column.column) %}
+        {%- endfor %}
+        {{ unknown_flags | join(' or ') if unknown_flags else 'false' }} as has_unknown_category,
+        {%- for column in columns %}
+        raw_{{ column.column }},
+        {%- endfor %}
+        {%- set raw_columns = [] %}
+        {%- for column in columns %}{% do raw_columns.append('raw_' ~ column.column) %}{% endfor %}
+        {{ leakproof_json_object(columns | map(attribute='name') | list, raw_columns) }} as raw_values,
+        quarantine_reasons,
+        split_part(split_part(quarantine_reasons, '; ', 1), ':', 1) as quarantine_reason_code,
+        split_part(split_part(quarantine_reasons, '; ', 1), ':', 2) as quarantine_column
+    from checked
+
+)
+
+select * from final
+{%- endmacro %}
+
+
+{#- The 0 / 1 label of a raw target value: 1 for a declared positive label, 0 for a declared
+    negative one (trimmed, case-insensitive text), NULL otherwise (unknown label, or missing). -#}
+{% macro leakproof_label(raw, positive, negative) -%}
+    case
+        when lower({{ raw }}) in ({{ leakproof_text_list(positive | map('lower') | list) }}) then 1
+        when lower({{ raw }}) in ({{ leakproof_text_list(negative | map('lower') | list) }}) then 0
+    end
+{%- endmacro %}
+
+
+{#- The canonical category of a raw value: the accepted value or alias whose key (lower case,
+    letters and digits only: "  social-media " and "Social Media" are both 'socialmedia')
+    equals the value's; NULL when none does. -#}
+{% macro leakproof_category(raw, accepted_values, aliases) -%}
+    {%- set keys = {} -%}
+    {%- for value in accepted_values %}{% do keys.update({leakproof_category_key_of(value): value}) %}{% endfor -%}
+    {%- for alias, value in aliases.items() if leakproof_category_key_of(alias) not in keys %}{% do keys.update({leakproof_category_key_of(alias): value}) %}{% endfor -%}
+    case {{ leakproof_category_key(raw) }}
+        {%- for key, value in keys.items() %}
+        when '{{ key | replace("'", "''") }}' then '{{ value | replace("'", "''") }}'
+        {%- endfor %}
+    end
+{%- endmacro %}
+
+
+{#- The category key of a text in Jinja (the SQL macro leakproof_category_key does the same). -#}
+{% macro leakproof_category_key_of(value) -%}
+    {{ return(modules.re.sub('[^a-z0-9]+', '', (value | string) | lower)) }}
+{%- endmacro %}
+
+
+{#- The lookup key of a category value in SQL: lower case, letters and digits only. -#}
+{% macro leakproof_category_key(expression) -%}
+    {{ return(adapter.dispatch('category_key', 'leakproof')(expression)) }}
+{%- endmacro %}
+
+{% macro default__category_key(expression) -%}
+    regexp_replace(lower({{ expression }}), '[^a-z0-9]+', '')
+{%- endmacro %}
+
+{% macro duckdb__category_key(expression) -%}
+    regexp_replace(lower({{ expression }}), '[^a-z0-9]+', '', 'g')
+{%- endmacro %}
+
+
+{#- A list of SQL string literals. -#}
+{% macro leakproof_text_list(values) -%}
+    {%- set quoted = [] -%}
+    {%- for value in values %}{% do quoted.append("'" ~ (value | string) | replace("'", "''") ~ "'") %}{% endfor -%}
+    {{ return(quoted | join(', ') if quoted else 'null') }}
+{%- endmacro %}
+
+
+{#- CamelCase / spaced raw names to snake_case: CustomerID -> customer_id, AdSpend -> ad_spend.
+    (leakproof.declarations.snake_case is the same rule; a test checks they agree.) -#}
+{% macro leakproof_snake_case(name) -%}
+    {%- set spaced = modules.re.sub('([a-z0-9])([A-Z])', '\\1_\\2', name) -%}
+    {%- set spaced = modules.re.sub('([A-Z]+)([A-Z][a-z])', '\\1_\\2', spaced) -%}
+    {{ return(modules.re.sub('[^a-z0-9]+', '_', spaced | lower) | trim('_')) }}
+{%- endmacro %}

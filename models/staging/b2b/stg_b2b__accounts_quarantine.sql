@@ -1,1 +1,0 @@
-{{ quarantined_rows('b2b', 'accounts') }}

@@ -1,1 +1,0 @@
-{{ quarantined_rows('marketing', 'customers_scoring') }}

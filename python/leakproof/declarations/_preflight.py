@@ -1,0 +1,220 @@
+"""Preflight of the turned-on use cases, before any of their models reads a raw row: every
+declaration is valid, and every declared raw file exists and can be read as declared (its
+header has the declared columns, its dialect and encoding look right, it has rows).
+
+`preflight(project_dir, raw_dir)` never raises for a problem it finds: it returns one row per use
+case and check ('ok' or 'problem' with a message naming the file, the problem and the fix), so
+the dbt test on stg_use_case_preflight prints every message and stops the build cleanly.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from pathlib import Path
+
+import pandas as pd
+
+from leakproof.declarations._model import BLOCKED_ROLES, Declaration
+from leakproof.declarations._parse import load
+from leakproof.exceptions import DeclarationError
+
+COLUMNS = ["use_case", "declaration", "check_name", "status", "message"]
+_SNIFF_BYTES = 64 * 1024
+_OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}
+
+
+def preflight(
+    project_dir: Path | str,
+    use_cases: list[str],
+    raw_dir: Path | str,
+    raw_format: str = "csv",
+) -> pd.DataFrame:
+    """One row per use case and check; status 'problem' rows stop the build."""
+    project_dir = Path(project_dir)
+    raw_dir = Path(raw_dir) if Path(raw_dir).is_absolute() else project_dir / raw_dir
+    rows: list[dict[str, str]] = []
+    if not use_cases:
+        rows.append(
+            _row(
+                "",
+                "",
+                "use_cases",
+                "problem",
+                "var use_cases (dbt_project.yml) turns no use case on",
+            )
+        )
+    declared: list[tuple[str, Declaration]] = []
+    for name in use_cases:
+        path = project_dir / "use_cases" / f"{name}.yml"
+        relative = str(path.relative_to(project_dir))
+        if not path.is_file():
+            message = (
+                f"{relative} is missing, but use case {name!r} is turned on in var use_cases "
+                "(dbt_project.yml): write it with `leakproof use-case add` or drop the name"
+            )
+            rows.append(_row(name, relative, "declaration", "problem", message))
+            continue
+        try:
+            declaration = load(path)
+        except DeclarationError as error:
+            for problem in error.problems:
+                rows.append(
+                    _row(
+                        name,
+                        relative,
+                        "declaration",
+                        "problem",
+                        problem.replace(str(path), relative),
+                    )
+                )
+            continue
+        rows.append(_row(name, relative, "declaration", "ok", f"{relative} is valid"))
+        declared.append((relative, declaration))
+    files = [
+        (relative, d, role, p)
+        for relative, d in declared
+        for role, p in d.table.paths(raw_dir, raw_format).items()
+    ]
+    if files and not any(p.exists() for *_, p in files):
+        looked = ", ".join(str(p) for *_, p in files)
+        rows.append(
+            _row(
+                "",
+                "",
+                "raw_dir",
+                "problem",
+                f"No raw data found. Looked for {looked} (var raw_dir={raw_dir}). "
+                "Generate the demo "
+                f"data with `leakproof generate --out {raw_dir}` (or `make data`), or point dbt at "
+                "your files: dbt build --vars '{raw_dir: /path/to/files}'",
+            )
+        )
+        return pd.DataFrame(rows, columns=COLUMNS)
+    for relative, declaration, role, path in files:
+        for status, message in check_file(declaration, role, path, raw_format):
+            rows.append(_row(declaration.name, relative, f"{role}_file", status, message))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _row(use_case: str, declaration: str, check: str, status: str, message: str) -> dict[str, str]:
+    return {
+        "use_case": use_case,
+        "declaration": declaration,
+        "check_name": check,
+        "status": status,
+        "message": message,
+    }
+
+
+def check_file(
+    declaration: Declaration, role: str, path: Path, raw_format: str = "csv"
+) -> list[tuple[str, str]]:
+    """(status, message) of one raw file: exists, readable as declared, has the columns."""
+    table = declaration.table
+    where = f"{path} (use case {declaration.name}, declared in use_cases/{declaration.name}.yml)"
+    if not path.exists():
+        return [("problem", f"{where} not found (var raw_dir={path.parent})")]
+    size = path.stat().st_size
+    if size == 0:
+        if role == "scoring":
+            return [("ok", f"{where} is empty: no rows to score")]
+        return [("problem", f"{where} is empty (0 bytes): no header and no rows")]
+    if table.file_format(raw_format) == "parquet":
+        return [("ok", f"{where} is a Parquet file")]
+    head = path.read_bytes()[:_SNIFF_BYTES]
+    text, problem = _decode(head, table.encoding, where)
+    if problem:
+        return [("problem", problem)]
+    lines = text.splitlines()
+    header = next(csv.reader([lines[0]], delimiter=table.delimiter, quotechar=table.quote))
+    problems = _header_problems(declaration, role, header, lines, where)
+    if problems:
+        return [("problem", p) for p in problems]
+    if role == "labelled" and len([line for line in lines[1:] if line.strip()]) == 0:
+        return [("problem", f"{where} has a header but no data rows")]
+    return [("ok", f"{where}: {len(header)} columns, header as declared")]
+
+
+def _decode(head: bytes, encoding: str, where: str) -> tuple[str, str | None]:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and "16" not in encoding:
+        return (
+            "",
+            f"{where} is UTF-16 (it starts with a UTF-16 byte-order mark): "
+            "set encoding: utf-16 in its declaration",
+        )
+    try:
+        text = head.decode(encoding.replace("-", "_"), errors="strict")
+    except UnicodeDecodeError as error:
+        fix = (
+            "set encoding: latin-1 in its declaration"
+            if encoding.startswith("utf")
+            else "check its encoding"
+        )
+        return (
+            "",
+            f"{where} is not valid {encoding} "
+            f"(byte {error.start}: {head[error.start : error.start + 1]!r}): {fix}",
+        )
+    except LookupError:
+        return "", f"{where}: encoding {encoding!r} is not known"
+    if not head:
+        return "", None
+    return text.lstrip("\ufeff"), None
+
+
+def _header_problems(
+    declaration: Declaration, role: str, header: list[str], lines: list[str], where: str
+) -> list[str]:
+    table = declaration.table
+    names = [h.strip() for h in header]
+    expected = [
+        c.name for c in declaration.columns if role == "labelled" or c.role not in BLOCKED_ROLES
+    ]
+    found = {n.lower() for n in names}
+    missing = [n for n in expected if n.lower() not in found]
+    problems: list[str] = []
+    if len(names) == 1 and missing:
+        for delimiter, word in _OTHER_DELIMITERS.items():
+            if delimiter != table.delimiter and delimiter in lines[0]:
+                return [
+                    f"{where} looks {word}-delimited (its header is one column): "
+                    f"set delimiter: {delimiter!r} in its declaration"
+                ]
+    empty = [i + 1 for i, n in enumerate(names) if not n]
+    if empty:
+        hint = (
+            " (a first column without a name is usually a pandas index: "
+            "write the file with index=False)"
+            if 1 in empty
+            else ""
+        )
+        problems.append(
+            f"{where}: column(s) {', '.join(map(str, empty))} of the header have no name{hint}"
+        )
+    duplicated = sorted({n for n in names if n and [m.lower() for m in names].count(n.lower()) > 1})
+    if duplicated:
+        problems.append(f"{where}: the header names {', '.join(duplicated)} more than once")
+    if missing:
+        unexpected = [
+            n
+            for n in names
+            if n
+            and n.lower()
+            not in {e.lower() for e in expected} | {c.name.lower() for c in declaration.columns}
+        ]
+        renamed = f" Columns not declared: {', '.join(unexpected)} - renamed?" if unexpected else ""
+        if all(not any(ch.isalpha() for ch in n) for n in names if n):
+            problems.append(
+                f"{where}: the first line ({lines[0][:80]!r}) is not a header: "
+                "the file needs a header row naming its columns"
+            )
+        else:
+            problems.append(
+                f"{where} is missing declared column(s) {', '.join(missing)}.{renamed} "
+                f"The file has: {', '.join(names)}."
+            )
+    return problems
+
+
+__all__ = ["COLUMNS", "check_file", "preflight"]
