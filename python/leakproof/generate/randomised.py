@@ -71,6 +71,16 @@ INTERACTIONS: dict[str, dict[str, float]] = {
     "mobile": {"send_time:evening": 0.40, "send_time:morning": -0.20},
     "desktop": {"send_time:morning": 0.45, "send_time:evening": -0.25},
 }
+# A partition of the recipients used to report each segment's best arm in truth.json.
+REPORT_SEGMENTS: tuple[str, ...] = (
+    "age < 30, mobile",
+    "age < 30, desktop",
+    "age >= 30, past_purchases >= 3, mobile",
+    "age >= 30, past_purchases >= 3, desktop",
+    "age >= 30, past_purchases < 3, mobile",
+    "age >= 30, past_purchases < 3, desktop",
+    "tablet",
+)
 REFERENCE_ENTROPY = 20_260_202  # fixed population (independent of the user's seed) for the baseline
 REFERENCE_ROWS = 200_000
 
@@ -124,6 +134,23 @@ def segment_weights(cov: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             x = cov[step["variable"]].astype(np.float64)
             out[name] = _sigmoid(step["sign"] * (x - step["threshold"]) / step["width"])
     return out
+
+
+def report_segments(cov: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Boolean masks of REPORT_SEGMENTS (every recipient in exactly one)."""
+    young, loyal = cov["age"] < 30, cov["past_purchases"] >= 3
+    mobile = cov["device"] == DEVICES.index("mobile")
+    desktop = cov["device"] == DEVICES.index("desktop")
+    masks = (
+        young & mobile,
+        young & desktop,
+        ~young & loyal & mobile,
+        ~young & loyal & desktop,
+        ~young & ~loyal & mobile,
+        ~young & ~loyal & desktop,
+        cov["device"] == DEVICES.index("tablet"),
+    )
+    return dict(zip(REPORT_SEGMENTS, masks, strict=True))
 
 
 def _arm_vector(terms: dict[str, float]) -> np.ndarray:
@@ -192,6 +219,68 @@ def simulate_recipients(
     return EmailDraw(cov=cov, arm=arm, p_all=p_all, clicked=clicked)
 
 
+def arm_label(arm: int) -> str:
+    """`<subject_line>__<send_time>` of arm index `arm` (the truth column without `p__`)."""
+    subject, send_time = ARMS[arm]
+    return f"{subject}__{send_time}"
+
+
+class ArmTally:
+    """Running per-arm counts and true-probability sums (overall and by report segment)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.assigned = np.zeros(N_ARMS, np.int64)
+        self.clicks = np.zeros(N_ARMS, np.int64)
+        self.p_sum = np.zeros(N_ARMS)
+        self.best_sum = 0.0
+        self.segment_rows = np.zeros(len(REPORT_SEGMENTS), np.int64)
+        self.segment_p_sum = np.zeros((len(REPORT_SEGMENTS), N_ARMS))
+
+    def add(self, draw: EmailDraw) -> None:
+        self.rows += draw.arm.shape[0]
+        self.assigned += np.bincount(draw.arm, minlength=N_ARMS)
+        self.clicks += np.bincount(draw.arm, weights=draw.clicked, minlength=N_ARMS).astype(int)
+        self.p_sum += draw.p_all.sum(axis=0)
+        self.best_sum += float(draw.p_all.max(axis=1).sum())
+        for i, mask in enumerate(report_segments(draw.cov).values()):
+            self.segment_rows[i] += int(mask.sum())
+            self.segment_p_sum[i] += draw.p_all[mask].sum(axis=0)
+
+    def summary(self) -> dict[str, Any]:
+        labels = [arm_label(a) for a in range(N_ARMS)]
+        true_rate = self.p_sum / self.rows
+        best = int(np.argmax(true_rate))
+        by_segment = {}
+        for i, segment in enumerate(REPORT_SEGMENTS):
+            n = int(self.segment_rows[i])
+            rates = self.segment_p_sum[i] / max(n, 1)
+            arm = int(np.argmax(rates))
+            by_segment[segment] = {
+                "rows": n,
+                "best_arm": labels[arm] if n else None,
+                "best_arm_rate": float(rates[arm]) if n else None,
+            }
+        return {
+            "click_rate": float(self.clicks.sum() / self.rows),
+            "arm_share": dict(zip(labels, (self.assigned / self.rows).tolist(), strict=True)),
+            "arm_click_rate": {
+                label: float(c / n) if n else None
+                for label, c, n in zip(labels, self.clicks, self.assigned, strict=True)
+            },
+            "arm_rate_true": dict(zip(labels, true_rate.tolist(), strict=True)),
+            "best_arm": {
+                "subject_line": ARMS[best][0],
+                "send_time": ARMS[best][1],
+                "truth_column": truth_column(*ARMS[best]),
+                "rate": float(true_rate[best]),
+            },
+            "uniform_policy_value": float(true_rate.mean()),
+            "best_arm_policy_value": self.best_sum / self.rows,
+            "best_arm_by_segment": by_segment,
+        }
+
+
 @lru_cache(maxsize=1)
 def reference_logit() -> np.ndarray:
     """(n, 12) logits without the baseline on the fixed reference population."""
@@ -211,6 +300,11 @@ def baseline() -> float:
         if abs(step) < 1e-12:
             break
     return b
+
+
+def expected_rate() -> float:
+    """Model-implied click rate under uniform assignment on the reference population."""
+    return float(_sigmoid(baseline() + reference_logit()).mean())
 
 
 def parameters() -> dict[str, Any]:

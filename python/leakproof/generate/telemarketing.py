@@ -116,6 +116,18 @@ PREVIOUS_CONTACT_BY_MONTH: tuple[float, ...] = (
 )
 POUTCOMES: tuple[str, ...] = ("unknown", "failure", "other", "success")
 PREVIOUS_OUTCOME_SHARES: tuple[float, ...] = (0.0, 0.59, 0.22, 0.19)  # given an earlier contact
+# The text columns and their values (the file writes a -1 index as "unknown").
+CATEGORIES: dict[str, tuple[str, ...]] = {
+    "job": JOBS,
+    "marital": MARITAL,
+    "education": EDUCATION,
+    "default": YES_NO,
+    "housing": YES_NO,
+    "loan": YES_NO,
+    "contact": CONTACTS,
+    "month": MONTHS,
+    "poutcome": POUTCOMES,
+}
 
 TARGET_RATE = 0.117  # the public table's share of "yes"
 # logit p(yes) = baseline + sum of the effects below (see `yes_logit`).
@@ -354,6 +366,11 @@ def baseline() -> float:
         if abs(step) < 1e-12:
             break
     return b
+
+
+def expected_rate() -> float:
+    """Model-implied rate of "yes" on the reference population (TARGET_RATE once solved)."""
+    return float(_sigmoid(baseline() + reference_logit()).mean())
 
 
 def parameters() -> dict[str, Any]:
