@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.stats import rankdata
 from tqdm import tqdm
 
@@ -123,27 +124,29 @@ def _progress(total: int, name: str, progress: bool) -> tqdm:
 # --------------------------------------------------------------------------------------------
 # telemarketing
 # --------------------------------------------------------------------------------------------
+def _text_cells(index: np.ndarray, names: tuple[str, ...], quoted: np.ndarray) -> pa.Array:
+    """Category names (index -1: "unknown"), in double quotes on the `quoted` rows."""
+    plain = [*names, TM.UNKNOWN]
+    dictionary = pa.array(plain + [f'"{name}"' for name in plain], pa.string())
+    codes = np.where(index < 0, len(names), index) + quoted * len(plain)
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), dictionary).cast(
+        pa.string()
+    )
+
+
 def render_calls(draw: TM.CallDraw) -> str:
     """The chunk's data lines: `;`-delimited, text fields quoted on the rows marked `quoted`."""
     cells = []
     for column in TM.COLUMNS:
         if column == TM.TARGET:
-            values = np.asarray(TM.YES_NO)[draw.y]
-        elif column == TM.POST_OUTCOME:
-            values = draw.call_duration.astype(str)
+            cells.append(_text_cells(draw.y, TM.YES_NO, draw.quoted))
         elif column in TM.CATEGORIES:
-            index = draw.cov[column]
-            names = np.asarray((*TM.CATEGORIES[column], TM.UNKNOWN))
-            values = names[np.where(index < 0, len(names) - 1, index)]
+            cells.append(_text_cells(draw.cov[column], TM.CATEGORIES[column], draw.quoted))
         else:
-            values = draw.cov[column].astype(str)
-        if column in TM.CATEGORIES or column == TM.TARGET:
-            values = np.where(draw.quoted, np.strings.add(np.strings.add('"', values), '"'), values)
-        cells.append(values)
-    lines = cells[0]
-    for values in cells[1:]:
-        lines = np.strings.add(np.strings.add(lines, TELEMARKETING_DELIMITER), values)
-    return "\n".join(lines.tolist()) + "\n"
+            values = draw.call_duration if column == TM.POST_OUTCOME else draw.cov[column]
+            cells.append(pa.array(values).cast(pa.string()))
+    lines = pc.binary_join_element_wise(*cells, TELEMARKETING_DELIMITER)
+    return "\n".join(lines.to_pylist()) + "\n"
 
 
 def generate_telemarketing(
