@@ -1,4 +1,5 @@
-"""Tests of the synthetic demo-data generator: the seed's statistics, truth, faults, determinism."""
+"""Tests of the synthetic data generator: the demo's statistics, truth, faults, determinism, and
+the datasets of other shapes (telemarketing, randomised e-mail test)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from scipy.stats import chi2_contingency, chisquare
 from sklearn.metrics import roc_auc_score
 
 from leakproof import cli
 from leakproof.generate import customers as C
+from leakproof.generate import datasets as D
 from leakproof.generate import faults as F
-from leakproof.generate import generate, pipeline
+from leakproof.generate import generate, generate_dataset, pipeline
 from leakproof.generate import params as P
+from leakproof.generate import randomised as R
+from leakproof.generate import telemarketing as TM
 
 CATEGORIES = {
     "Gender": P.GENDERS,
@@ -517,3 +522,390 @@ def test_cli_generate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "customers.parquet" in printed and "conversion rate" in printed
     assert pq.read_metadata(out / "customers_scoring.parquet").num_rows >= 50
     assert not (out / "_truth").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# datasets of other shapes: telemarketing (no id, post-outcome column) and a randomised test
+# --------------------------------------------------------------------------------------------
+TELEMARKETING_COLUMNS = [
+    "age",
+    "job",
+    "marital",
+    "education",
+    "default",
+    "balance",
+    "housing",
+    "loan",
+    "contact",
+    "day",
+    "month",
+    "call_duration",
+    "campaign",
+    "pdays",
+    "previous",
+    "poutcome",
+    "y",
+]
+EMAIL_TEST_COLUMNS = [
+    "recipient_id",
+    "age",
+    "tenure_months",
+    "past_opens",
+    "past_purchases",
+    "device",
+    "region",
+    "subject_line",
+    "send_time",
+    "clicked",
+]
+ARM_COLUMNS = [f"p__{s}__{t}" for s in R.SUBJECT_LINES for t in R.SEND_TIMES]
+CHI_SQUARE_LEVEL = 0.01  # a randomisation check fails when p < 1 %
+
+
+@pytest.fixture(scope="session")
+def telemarketing(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("telemarketing")
+    summary = generate_dataset("telemarketing", out)  # the default: 20,000 rows, seed 0
+    return {
+        "out": out,
+        "summary": summary,
+        "lines": (out / "telemarketing.csv").read_text().splitlines(),
+        "frame": pd.read_csv(out / "telemarketing.csv", sep=";", dtype=str, keep_default_na=False),
+        "truth": pd.read_parquet(out / "_truth" / "telemarketing_truth.parquet"),
+        "section": json.loads((out / "_truth" / "truth.json").read_text())["telemarketing"],
+    }
+
+
+@pytest.fixture(scope="session")
+def email_test(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("email_test")
+    summary = generate_dataset("randomised", out)  # the default: 30,000 rows, seed 0
+    frame = pd.read_csv(out / "email_test.csv")
+    truth = pd.read_parquet(out / "_truth" / "email_test_truth.parquet")
+    return {
+        "out": out,
+        "summary": summary,
+        "frame": frame,
+        "truth": truth,
+        "merged": frame.merge(truth, on="recipient_id", how="outer", validate="1:1"),
+        "section": json.loads((out / "_truth" / "truth.json").read_text())["randomised"],
+    }
+
+
+def test_auc_matches_sklearn_with_ties() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.random(500) < 0.3
+    score = np.round(rng.random(500) + 0.3 * y, 1)  # many ties
+    assert D.auc(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    assert D.auc(np.zeros(5), np.arange(5)) is None
+
+
+def test_telemarketing_file_is_semicolon_delimited_without_id(
+    telemarketing: dict[str, Any],
+) -> None:
+    lines, frame = telemarketing["lines"], telemarketing["frame"]
+    assert lines[0] == ";".join(TELEMARKETING_COLUMNS)
+    assert len(lines) == 20_001 and len(frame) == 20_000
+    assert all(line.count(";") == 16 for line in lines)  # no field holds the delimiter
+    assert "," not in "".join(lines[:200])
+    assert list(frame.columns) == TELEMARKETING_COLUMNS
+    assert not [c for c in frame.columns if "id" in c.split("_")]
+    for column in ("age", "balance", "day", "call_duration", "campaign", "pdays", "previous"):
+        values = frame[column].astype(int)
+        assert not (values.is_unique and values.is_monotonic_increasing), column
+    assert telemarketing["summary"]["files"] == {"telemarketing.csv": 20_000}
+
+
+def test_telemarketing_labels_rate_and_oracle_auc(telemarketing: dict[str, Any]) -> None:
+    frame, truth, section = telemarketing["frame"], telemarketing["truth"], telemarketing["section"]
+    assert set(frame["y"]) == {"yes", "no"}
+    y = (frame["y"] == "yes").to_numpy()
+    assert y.mean() == pytest.approx(0.117, abs=0.008)
+    assert section["positive_rate"] == pytest.approx(y.mean())
+    assert TM.expected_rate() == pytest.approx(0.117, abs=1e-9)
+    oracle = roc_auc_score(y, truth["p_true"])
+    assert 0.75 <= oracle <= 0.80
+    assert section["oracle_auc"] == pytest.approx(oracle)
+    assert section["post_outcome_columns"] == ["call_duration"]
+
+
+def test_telemarketing_call_duration_is_a_post_outcome_leak(telemarketing: dict[str, Any]) -> None:
+    frame, truth = telemarketing["frame"], telemarketing["truth"]
+    y = (frame["y"] == "yes").to_numpy()
+    duration = frame["call_duration"].astype(int).to_numpy()
+    assert duration.min() >= 1 and duration.max() <= TM.DURATION_MAX
+    assert np.median(duration[y]) > 2 * np.median(duration[~y])
+    oracle = roc_auc_score(y, truth["p_true"])
+    assert roc_auc_score(y, duration) > oracle + 0.05  # the leak beats the true pre-call model
+    # given y, duration carries nothing about p_true: it was drawn from the outcome alone
+    for label in (True, False):
+        rho = np.corrcoef(duration[y == label], truth["p_true"][y == label])[0, 1]
+        assert abs(rho) < 0.05, label
+
+
+def test_telemarketing_truth_rows_align_with_lines(telemarketing: dict[str, Any]) -> None:
+    lines, frame, truth = telemarketing["lines"], telemarketing["frame"], telemarketing["truth"]
+    assert truth["row_number"].tolist() == list(range(1, 20_001))
+    assert list(truth.columns) == ["row_number", "p_true", "y_realised"]
+    for i in (1, 2, 777, 12_345, 20_000):  # data line i (after the header) is row_number i
+        last = lines[i].rsplit(";", 1)[1].strip('"')
+        assert int(truth.loc[truth["row_number"] == i, "y_realised"].iloc[0]) == (last == "yes")
+    assert (truth["y_realised"].to_numpy() == (frame["y"] == "yes").to_numpy()).all()
+    success = (frame["poutcome"] == "success").to_numpy()
+    assert truth["p_true"][success].mean() > 3 * truth["p_true"][~success].mean()
+
+
+def test_telemarketing_values_and_documented_messiness(telemarketing: dict[str, Any]) -> None:
+    frame, lines = telemarketing["frame"], telemarketing["lines"]
+    messiness = telemarketing["section"]["messiness"]
+    unknown = {"unknown"}
+    assert set(frame["job"]) == set(TM.JOBS) | unknown
+    assert set(frame["education"]) == set(TM.EDUCATION) | unknown
+    assert set(frame["marital"]) == set(TM.MARITAL)
+    assert set(frame["contact"]) == {"cellular", "telephone", "unknown"}
+    assert set(frame["month"]) == set(TM.MONTHS)
+    assert set(frame["poutcome"]) == {"unknown", "failure", "other", "success"}
+    for column in ("default", "housing", "loan"):
+        assert set(frame[column]) == {"yes", "no"}, column
+    number = {c: frame[c].astype(int) for c in ("day", "campaign", "pdays", "previous", "balance")}
+    days = frame["month"].map(dict(zip(TM.MONTHS, TM.DAYS_IN_MONTH, strict=True)))
+    assert number["day"].between(1, 31).all() and (number["day"] <= days).all()
+    assert (number["campaign"] >= 1).all()
+    never = number["pdays"] == -1
+    assert (never == (number["previous"] == 0)).all()
+    assert (never == (frame["poutcome"] == "unknown")).all()
+    assert 0.75 < never.mean() < 0.92
+    assert 0.03 < (number["balance"] < 0).mean() < 0.15
+    assert 0.20 < (frame["contact"] == "unknown").mean() < 0.35
+    # messiness: the counts in truth.json are what the file holds, at the documented rates
+    quoted = sum('"' in line for line in lines[1:])
+    assert messiness == {
+        "job_unknown": int((frame["job"] == "unknown").sum()),
+        "education_unknown": int((frame["education"] == "unknown").sum()),
+        "quoted_row": quoted,
+    }
+    documented = {"job_unknown": 0.006, "education_unknown": 0.04, "quoted_row": 0.01}
+    assert documented == TM.MESSINESS_RATES
+    for kind, count in messiness.items():
+        rate = documented[kind]
+        assert count / 20_000 == pytest.approx(rate, abs=max(0.3 * rate, 0.002)), kind
+    assert '"' not in "".join(frame.to_numpy().ravel())  # a CSV reader removes the quotes
+
+
+def test_telemarketing_structural_effects(telemarketing: dict[str, Any]) -> None:
+    frame = telemarketing["frame"].assign(yes=lambda f: f["y"] == "yes")
+    rate = {c: frame.groupby(c)["yes"].mean() for c in ("poutcome", "contact", "month", "housing")}
+    assert rate["poutcome"]["success"] > 3 * rate["poutcome"]["unknown"]
+    assert rate["contact"]["unknown"] < 0.5 * rate["contact"]["cellular"]
+    assert rate["housing"]["yes"] < rate["housing"]["no"]
+    assert min(rate["month"][m] for m in ("mar", "sep", "oct", "dec")) > 2 * rate["month"]["may"]
+    age = frame["age"].astype(int)
+    middle = frame["yes"][age.between(30, 50)].mean()
+    assert frame["yes"][age < 25].mean() > middle and frame["yes"][age >= 60].mean() > middle
+
+
+def test_email_test_file_truth_join_and_rate(email_test: dict[str, Any]) -> None:
+    frame, truth, merged = email_test["frame"], email_test["truth"], email_test["merged"]
+    header = (email_test["out"] / "email_test.csv").read_text().split("\n", 1)[0]
+    assert header == ",".join(f'"{c}"' for c in EMAIL_TEST_COLUMNS)
+    assert list(frame.columns) == EMAIL_TEST_COLUMNS
+    assert frame["recipient_id"].tolist() == list(range(1, 30_001))
+    assert len(merged) == 30_000 and not merged.isna().any().any()  # the join is complete
+    assert list(truth.columns[:6]) == [
+        "recipient_id",
+        "clicked_realised",
+        "p_realised",
+        "propensity",
+        "propensity_subject_line",
+        "propensity_send_time",
+    ]
+    assert list(truth.columns[6:]) == ARM_COLUMNS
+    assert (truth["propensity"] == 1 / 12).all()
+    assert (truth["propensity_subject_line"] == 1 / 4).all()
+    assert (truth["propensity_send_time"] == 1 / 3).all()
+    assert set(frame["clicked"]) == {0, 1}
+    assert (merged["clicked"] == merged["clicked_realised"]).all()
+    assert 0.04 <= frame["clicked"].mean() <= 0.06
+    assert set(frame["device"]) == {"mobile", "desktop", "tablet"}
+    assert set(frame["region"]) == set(R.REGIONS)
+
+
+def test_email_test_arms_are_uniform(email_test: dict[str, Any]) -> None:
+    frame = email_test["frame"]
+    arms = frame.groupby(["subject_line", "send_time"]).size()
+    assert len(arms) == 12
+    assert chisquare(arms.to_numpy()).pvalue > CHI_SQUARE_LEVEL
+    assert (arms / len(frame)).sub(1 / 12).abs().max() < 0.006
+    for column, values in (("subject_line", R.SUBJECT_LINES), ("send_time", R.SEND_TIMES)):
+        counts = frame[column].value_counts()
+        assert set(counts.index) == set(values)
+        assert chisquare(counts.to_numpy()).pvalue > CHI_SQUARE_LEVEL, column
+    shares = email_test["section"]["arm_share"]
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares["discount__morning"] == pytest.approx(arms["discount", "morning"] / 30_000)
+
+
+def test_email_test_arms_are_independent_of_covariates(email_test: dict[str, Any]) -> None:
+    frame = email_test["frame"]
+    arm = frame["subject_line"] + "/" + frame["send_time"]
+    covariates = {
+        "device": frame["device"],
+        "region": frame["region"],
+        "age quartile": pd.qcut(frame["age"], 4, labels=False),
+        "past_purchases >= 3": frame["past_purchases"] >= 3,
+        "past_opens quartile": pd.qcut(frame["past_opens"], 4, labels=False, duplicates="drop"),
+    }
+    for name, values in covariates.items():
+        table = pd.crosstab(arm, values)
+        assert chi2_contingency(table).pvalue > CHI_SQUARE_LEVEL, name
+    for treatment in ("subject_line", "send_time"):  # and of each other
+        other = "send_time" if treatment == "subject_line" else "subject_line"
+        assert chi2_contingency(pd.crosstab(frame[treatment], frame[other])).pvalue > 0.01
+
+
+def test_email_test_arm_probabilities_match_the_realised_arm(email_test: dict[str, Any]) -> None:
+    merged = email_test["merged"]
+    column = "p__" + merged["subject_line"] + "__" + merged["send_time"]
+    realised = merged[ARM_COLUMNS].to_numpy()[
+        np.arange(len(merged)), column.map({c: i for i, c in enumerate(ARM_COLUMNS)}).to_numpy()
+    ]
+    assert (realised == merged["p_realised"].to_numpy()).all()
+    assert ((merged[ARM_COLUMNS] > 0) & (merged[ARM_COLUMNS] < 1)).all().all()
+    se = np.sqrt(merged["p_realised"].mean() / len(merged))
+    assert abs(merged["clicked"].mean() - merged["p_realised"].mean()) < 3 * se
+    assert 0.62 <= roc_auc_score(merged["clicked"], merged["p_realised"]) <= 0.76
+
+
+def test_email_test_best_arm_depends_on_the_segment(email_test: dict[str, Any]) -> None:
+    merged, section = email_test["merged"], email_test["section"]
+    young_mobile = merged[(merged["age"] < 30) & (merged["device"] == "mobile")]
+    plain_desktop = merged[
+        (merged["age"] >= 30) & (merged["past_purchases"] < 3) & (merged["device"] == "desktop")
+    ]
+    loyal = merged[(merged["age"] >= 30) & (merged["past_purchases"] >= 3)]
+    best = {
+        "young mobile": young_mobile[ARM_COLUMNS].mean().idxmax(),
+        "plain desktop": plain_desktop[ARM_COLUMNS].mean().idxmax(),
+        "loyal": loyal[ARM_COLUMNS].mean().idxmax(),
+    }
+    assert best == {
+        "young mobile": "p__question__evening",
+        "plain desktop": "p__discount__morning",
+        "loyal": "p__personalised__evening",
+    }
+    assert (young_mobile[ARM_COLUMNS].idxmax(axis=1) == best["young mobile"]).mean() > 0.8
+    by_segment = section["best_arm_by_segment"]
+    assert by_segment["age < 30, mobile"]["best_arm"] == "question__evening"
+    assert by_segment["age >= 30, past_purchases < 3, desktop"]["best_arm"] == "discount__morning"
+    assert sum(s["rows"] for s in by_segment.values()) == 30_000
+    # the overall best arm, and what a per-recipient policy gains over it
+    means = merged[ARM_COLUMNS].mean()
+    assert section["best_arm"]["truth_column"] == means.idxmax()
+    assert section["best_arm"]["rate"] == pytest.approx(means.max())
+    assert section["arm_rate_true"]["question__evening"] == pytest.approx(
+        means["p__question__evening"]
+    )
+    policy = merged[ARM_COLUMNS].max(axis=1).mean()
+    assert section["best_arm_policy_value"] == pytest.approx(policy)
+    assert policy > means.max() + 0.01 > means.mean() + 0.01
+    assert section["uniform_policy_value"] == pytest.approx(means.mean())
+
+
+def test_datasets_same_seed_same_bytes_other_seed_other_data(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        generate_dataset("telemarketing", tmp_path / name, rows=1_500, seed=5)
+        generate_dataset("randomised", tmp_path / name, rows=1_500, seed=5)
+    generate_dataset("telemarketing", tmp_path / "c", rows=1_500, seed=6)
+    generate_dataset("randomised", tmp_path / "c", rows=1_500, seed=6)
+    a, b, c = (file_bytes(tmp_path / x) for x in "abc")
+    assert a == b
+    assert sorted(a) == [
+        "_truth/email_test_truth.parquet",
+        "_truth/telemarketing_truth.parquet",
+        "_truth/truth.json",
+        "email_test.csv",
+        "telemarketing.csv",
+    ]
+    for name in ("telemarketing.csv", "email_test.csv", "_truth/email_test_truth.parquet"):
+        assert a[name] != c[name], name
+
+
+def test_datasets_chunks_are_seeded_independently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "CHUNK_ROWS", 1_000)
+    for rows in (2_000, 3_500):
+        generate_dataset("telemarketing", tmp_path / str(rows), rows=rows)
+        generate_dataset("randomised", tmp_path / str(rows), rows=rows)
+    short, long = (tmp_path / "2000", tmp_path / "3500")
+    short_lines = (short / "telemarketing.csv").read_text().splitlines()
+    assert (long / "telemarketing.csv").read_text().splitlines()[:2_001] == short_lines
+    for name in ("telemarketing_truth.parquet", "email_test_truth.parquet"):
+        a, b = (pd.read_parquet(d / "_truth" / name) for d in (short, long))
+        pd.testing.assert_frame_equal(a, b.iloc[:2_000])
+    emails = [pd.read_csv(d / "email_test.csv") for d in (short, long)]
+    pd.testing.assert_frame_equal(emails[0], emails[1].iloc[:2_000])
+
+
+def test_truth_json_keeps_each_datasets_section(tmp_path: Path) -> None:
+    path = tmp_path / "_truth" / "truth.json"
+    small(tmp_path, rows=500, b2b_rows=600)
+    demo_keys = list(json.loads(path.read_text()))
+    generate_dataset("telemarketing", tmp_path, rows=300)
+    generate_dataset("randomised", tmp_path, rows=300)
+    small(tmp_path, rows=500, b2b_rows=600)  # the demo again: the sections stay
+    document = json.loads(path.read_text())
+    assert list(document) == [*demo_keys, "telemarketing", "randomised"]
+    assert document["telemarketing"]["rows"] == 300
+    generate_dataset("telemarketing", tmp_path, rows=400, seed=1)  # replaces its own section
+    assert json.loads(path.read_text())["telemarketing"]["rows"] == 400
+    generate_dataset("telemarketing", tmp_path, rows=300, truth=False)
+    small(tmp_path, rows=500, b2b_rows=600, truth=False)
+    assert list(json.loads(path.read_text())) == ["randomised"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        "email_test_truth.parquet",
+        "truth.json",
+    ]
+    generate_dataset("randomised", tmp_path, rows=300, truth=False)
+    assert not list(path.parent.iterdir())
+
+
+def test_datasets_reject_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="telemarketing rows must be >= 1"):
+        generate_dataset("telemarketing", tmp_path, rows=0)
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        generate_dataset("bank", tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_generate_other_datasets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "raw"
+    argv = ["generate", "--rows", "400", "--seed", "2", "--out", str(out)]
+    assert cli.main([*argv, "--dataset", "telemarketing"]) == 0
+    assert cli.main([*argv, "--dataset", "randomised", "--no-truth"]) == 0
+    printed = capsys.readouterr().out
+    assert "telemarketing.csv" in printed and "oracle AUC" in printed
+    assert "email_test.csv" in printed and "best arm" in printed
+    assert len((out / "telemarketing.csv").read_text().splitlines()) == 401
+    assert len(pd.read_csv(out / "email_test.csv")) == 400
+    assert sorted(p.name for p in (out / "_truth").iterdir()) == [
+        "telemarketing_truth.parquet",
+        "truth.json",
+    ]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*argv, "--dataset", "randomised", "--format", "parquet"])
+    assert exit_info.value.code == 2
+    assert "--format: only for --dataset demo" in capsys.readouterr().err
+
+
+def test_cli_dataset_demo_is_the_default(tmp_path: Path) -> None:
+    argv = ["generate", "--rows", "800", "--b2b-rows", "600", "--scoring-rows", "40"]
+    assert cli.main([*argv, "--out", str(tmp_path / "plain")]) == 0
+    assert cli.main([*argv, "--dataset", "demo", "--out", str(tmp_path / "demo")]) == 0
+    small(tmp_path / "python", rows=800, b2b_rows=600, scoring_rows=40, seed=0)
+    plain = file_bytes(tmp_path / "plain")
+    assert plain == file_bytes(tmp_path / "demo") == file_bytes(tmp_path / "python")
+    assert sorted(plain) == sorted(
+        ["customers.csv", "customers_scoring.csv", "accounts.csv"]
+        + [f"_truth/{name}" for name in pipeline.TRUTH_FILES]
+    )

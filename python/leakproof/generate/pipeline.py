@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections import Counter
@@ -21,12 +20,13 @@ from leakproof.generate import accounts as A
 from leakproof.generate import customers as C
 from leakproof.generate import faults as F
 from leakproof.generate import params as P
+from leakproof.generate import sidecar as S
 from leakproof.generate import tables as T
 
 CHUNK_ROWS = 250_000  # fixed, so the output never depends on the machine
 FORMATS = ("csv", "parquet")
-TRUTH_DIR = "_truth"
-TRUTH_FILES = ("customers_truth.parquet", "accounts_truth.parquet", "truth.json")
+TRUTH_DIR = S.TRUTH_DIR
+TRUTH_FILES = ("customers_truth.parquet", "accounts_truth.parquet", S.TRUTH_JSON)
 STREAMS = ("customers", "customers_scoring", "accounts")
 
 
@@ -200,9 +200,11 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
     if truth:
         truth_dir.mkdir(exist_ok=True)
-    else:  # never leave behind a sidecar that describes other data
+    else:  # never leave behind a sidecar that describes other data (other datasets' stays)
         for name in TRUTH_FILES:
-            (truth_dir / name).unlink(missing_ok=True)
+            if name != S.TRUTH_JSON:
+                (truth_dir / name).unlink(missing_ok=True)
+        S.write_truth_json(truth_dir / S.TRUTH_JSON, None, None)
     seeds = dict(zip(STREAMS, np.random.SeedSequence(seed).spawn(len(STREAMS)), strict=True))
     n_chunks = len(chunk_sizes(rows)) + len(chunk_sizes(scoring_rows)) + 1
     files: dict[str, int] = {}
@@ -250,7 +252,7 @@ def generate(
         "faults": faults,
     }
     if truth:
-        _write_truth_json(truth_dir / "truth.json", summary)
+        _write_truth_json(truth_dir / S.TRUTH_JSON, summary)
     return summary
 
 
@@ -268,14 +270,4 @@ def _write_truth_json(path: Path, summary: dict[str, Any]) -> None:
             "CustomerID / (account_id, campaign_wave) and never carries faults."
         ),
     }
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(document, indent=2, default=_json_default) + "\n")
-    os.replace(partial, path)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, tuple | set | frozenset):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    S.write_truth_json(path, None, document)
