@@ -34,7 +34,7 @@ DuckDB external sources (`relation_name` = `read_csv(...)` / `read_parquet(...)`
 the table-function expression itself.
 
     project = load_target(Path("target"))            # after `dbt compile` (or a run)
-    rows = trace_model(project, "ml_customer_features")
+    rows = trace_model(project, "ml_marketing_features")
     assert_no_leaks(check_features(rows))            # LeakageError, one line per problem
     lineage_table(rows)                              # -> ml_feature_lineage
 """

@@ -20,17 +20,9 @@ from pathlib import Path
 import duckdb
 
 BI_SCHEMAS: tuple[str, ...] = ("marts", "features", "ml", "reference")
-# dbt internals that live in a BI schema but are not for BI: the Python training outputs (BI reads
-# the contracted ml_model_registry that wraps them), the leakage audit's deliberately leaky copy of
-# the features, and the evaluation view the SQL metrics are computed from.
-EXCLUDED_RELATIONS: frozenset[str] = frozenset(
-    {
-        "ml.ml_marketing_model",
-        "ml.ml_b2b_model",
-        "ml.ml_customer_features_leaky",
-        "ml.ml_scored_rows",
-    }
-)
+# dbt internals that live in a BI schema but are not for BI: the Python training output (BI reads
+# the contracted ml_model_registry that wraps it).
+EXCLUDED_RELATIONS: frozenset[str] = frozenset({"ml.ml_trained_models"})
 STORAGE_VERSION = "v1.4.0"
 # The DuckDB file header stores a storage version number after the "DUCK" magic; DuckDB 1.4 and
 # 1.5 read files up to number 67 (what STORAGE_VERSION 'v1.4.0' writes); DuckDB 2.0 writes 999.

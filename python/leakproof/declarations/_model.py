@@ -156,6 +156,7 @@ class WhatIf:
     in_support_only: bool = False
     summary_segments: dict[str, str] = field(default_factory=dict)
     known_probabilities: dict[str, float] | None = None
+    covariates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ _WHAT_IF_KEYS = {
     "in_support_only",
     "summary_segments",
     "assignment",
+    "covariates",
 }
 _TRUTH_KEYS = {"file", "id", "probability", "arm_probability", "propensity"}
 _ANALYTICS_KEYS = {"dimensions", "spend", "reallocate", "reallocation_share"}
@@ -607,6 +608,9 @@ def _what_if(value: Any, resolver: _Resolver, problems: _Problems) -> WhatIf | N
         in_support_only=bool(spec.get("in_support_only", False)),
         summary_segments=summary,
         known_probabilities=probabilities,
+        covariates=tuple(
+            resolver.name(c, f"{key}.covariates") or "" for c in _names(spec.get("covariates"))
+        ),
     )
 
 
