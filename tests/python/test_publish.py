@@ -9,19 +9,22 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
-from dbt_runner import PROJECT_ROOT, DbtResult, run_dbt
+from dbt_runner import PROJECT_ROOT, DbtResult, run_dbt, start_dbt
 from leakproof.cli import main
 from leakproof.publish import (
     EXCLUDED_RELATIONS,
@@ -498,6 +501,131 @@ def test_every_refusal_reason_is_in_the_cli_help_and_the_readme(
         assert re.search(rf"^  {reason} +{re.escape(text.split()[0])}", help_text, re.M), reason
         assert f"`{reason}`" in section, reason
     assert "--force" in section and "--force" in help_text
+
+
+@dataclass(frozen=True)
+class Stage:
+    """The warehouse (with its WAL, if any) and target artifacts a dbt command left behind."""
+
+    warehouse: Path
+    run_results: Path
+    invocation_id: str  # of the dbt command of this stage, from the manifest.json it wrote
+
+
+def snapshot(workdir: Path, destination: Path) -> Stage:
+    destination.mkdir(parents=True)
+    for name in ("leakproof.duckdb", "leakproof.duckdb.wal"):
+        if (workdir / name).exists():
+            shutil.copy(workdir / name, destination / name)
+    run_results = copy_target(workdir / "target", destination / "target")
+    manifest = json.loads((destination / "target" / "manifest.json").read_text())
+    return Stage(
+        destination / "leakproof.duckdb", run_results, manifest["metadata"]["invocation_id"]
+    )
+
+
+FINISHED_NODE = re.compile(r"\d+ of \d+ (OK|PASS|WARN) (?!hook)")
+
+
+@pytest.fixture(scope="module")
+def dbt_commands(
+    demo_build: DbtResult, demo_raw_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Stage]:
+    """Real dbt commands, one after the other, on a copy of the green demo build (its warehouse,
+    artifacts and target): a `dbt build` killed with SIGKILL after ten nodes finished, then
+    `dbt build --select category_aliases`, then `dbt compile`. Each stage is snapshotted."""
+    root = tmp_path_factory.mktemp("dbt_commands")
+    work = root / "work"
+    work.mkdir()
+    shutil.copy(demo_build.warehouse, work / "leakproof.duckdb")
+    shutil.copytree(demo_build.warehouse.parent / "artifacts", work / "artifacts")
+    copy_target(demo_build.target_path, work / "target")
+    stages = {"green": snapshot(work, root / "green")}
+
+    build = start_dbt(["build"], work, raw_dir=demo_raw_dir)
+    watchdog = threading.Timer(600, build.kill)
+    watchdog.start()
+    finished, output = 0, []
+    try:
+        for line in build.stdout:
+            output.append(line)
+            finished += bool(FINISHED_NODE.search(line))
+            if finished == 10:
+                os.kill(build.pid, signal.SIGKILL)
+                break
+    finally:
+        watchdog.cancel()
+        build.kill()
+        build.communicate()
+    assert finished == 10 and build.returncode == -signal.SIGKILL, "".join(output[-50:])
+    stages["killed"] = snapshot(work, root / "killed")
+
+    narrowed = run_dbt(["build", "--select", "category_aliases"], work, raw_dir=demo_raw_dir)
+    assert narrowed.ok, narrowed.output[-3000:]
+    stages["narrowed"] = snapshot(work, root / "narrowed")
+
+    compiled = run_dbt(["compile", "--select", "category_aliases"], work, raw_dir=demo_raw_dir)
+    assert compiled.ok, compiled.output[-3000:]
+    stages["compiled"] = snapshot(work, root / "compiled")
+    return stages
+
+
+def test_a_build_killed_with_sigkill_is_refused_though_the_last_green_results_remain(
+    dbt_commands: dict[str, Stage], served: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    green, killed = dbt_commands["green"], dbt_commands["killed"]
+    # what the user saw: dbt left the previous green run_results.json in place
+    assert killed.run_results.read_bytes() == green.run_results.read_bytes()
+    assert killed.invocation_id != green.invocation_id
+    invocation_id, command, status, _, finished_at, nodes, *_ = marker(killed.warehouse)
+    assert (invocation_id, command, status) == (killed.invocation_id, "build", "running")
+    assert finished_at is None and nodes is None
+    phrases = (f"dbt invocation {killed.invocation_id} (`dbt build`", "which never finished")
+    # the target as dbt left it (its manifest.json is the killed build's) ...
+    assert_refused(capsys, killed.warehouse, served, killed.run_results, "unfinished", *phrases)
+    # ... and one untouched by the killed build (it ran with another --target-path)
+    assert_refused(capsys, killed.warehouse, served, green.run_results, "unfinished", *phrases)
+
+
+def test_a_narrowed_build_is_refused_and_the_warehouse_no_longer_matches_the_full_build(
+    dbt_commands: dict[str, Stage], served: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    green, narrowed = dbt_commands["green"], dbt_commands["narrowed"]
+    assert marker(narrowed.warehouse)[:3] == (narrowed.invocation_id, "build", "finished")
+    assert_refused(
+        capsys,
+        narrowed.warehouse,
+        served,
+        narrowed.run_results,
+        "narrowed",
+        "(--select category_aliases)",
+    )
+    assert_refused(
+        capsys,
+        narrowed.warehouse,
+        served,
+        green.run_results,
+        "other_invocation",
+        f"dbt invocation {narrowed.invocation_id} (`dbt build`, finished",
+        f"not by the build in run_results.json ({green.invocation_id})",
+    )
+
+
+def test_dbt_compile_is_refused_and_leaves_the_build_marker_alone(
+    dbt_commands: dict[str, Stage], served: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    narrowed, compiled = dbt_commands["narrowed"], dbt_commands["compiled"]
+    assert marker(compiled.warehouse) == marker(narrowed.warehouse)
+    results = json.loads(compiled.run_results.read_text())["results"]
+    assert not [r for r in results if r["unique_id"].startswith("operation.")]  # no hook ran
+    assert_refused(
+        capsys,
+        compiled.warehouse,
+        served,
+        compiled.run_results,
+        "not_build",
+        "the last dbt invocation was `dbt compile`, not a complete `dbt build`",
+    )
 
 
 def test_make_run_does_not_publish_when_dbt_build_fails(demo_raw_dir: Path, tmp_path: Path) -> None:
