@@ -503,6 +503,90 @@ def test_every_refusal_reason_is_in_the_cli_help_and_the_readme(
     assert "--force" in section and "--force" in help_text
 
 
+# Runs `leakproof publish ARGS` and stops it dead at POINT: "mid-copy" (inside the copy
+# transaction, five tables written to the temporary file) or "before-swap" (the temporary copy
+# complete, verified and fsynced, os.replace not yet called). Prints "paused" there.
+PUBLISHER = textwrap.dedent(
+    """
+    import os, sys, time
+    import leakproof.publish as publish
+    from leakproof.cli import main
+
+    point, arguments = sys.argv[1], sys.argv[2:]
+
+    def pause():
+        print("paused", flush=True)
+        time.sleep(600)
+
+    class PausingConnection:
+        def __init__(self, connection):
+            self.connection, self.tables = connection, 0
+
+        def execute(self, sql, *args):
+            result = self.connection.execute(sql, *args)
+            if sql.startswith("create table serving."):
+                self.tables += 1
+                if self.tables == 5:
+                    pause()
+            return result
+
+        def __getattr__(self, name):
+            return getattr(self.connection, name)
+
+    if point == "mid-copy":
+        copy = publish._copy
+        publish._copy = lambda connection, *rest: copy(PausingConnection(connection), *rest)
+    else:
+        replace = os.replace
+
+        def paused_replace(source, target):
+            pause()
+            replace(source, target)
+
+        os.replace = paused_replace
+    sys.exit(main(["publish", *arguments]))
+    """
+)
+
+
+@pytest.mark.parametrize("point", ["mid-copy", "before-swap"])
+def test_publish_killed_with_sigkill_leaves_the_serving_copy_and_the_next_one_works(
+    point: str,
+    served: Path,
+    demo_build: DbtResult,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    serving = tmp_path / "serving.duckdb"
+    shutil.copy(served, serving)
+    before = sha256(serving)
+    run_results = demo_build.target_path / "run_results.json"
+    arguments = ["--warehouse", str(demo_build.warehouse), "--serving", str(serving)]
+    publisher = subprocess.Popen(
+        [sys.executable, "-c", PUBLISHER, point, *arguments, "--run-results", str(run_results)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        paused = publisher.stdout.readline()
+    finally:
+        publisher.kill()  # SIGKILL: no exception handler, no cleanup runs
+        _, errors = publisher.communicate(timeout=60)
+    assert paused == "paused\n", errors
+    assert publisher.returncode == -signal.SIGKILL
+    assert sha256(serving) == before
+    assert "serving.duckdb.tmp" in leftovers(serving)  # it was killed half way through
+    if point == "before-swap":
+        assert header_version(serving.with_name("serving.duckdb.tmp")) == 67  # complete, unused
+
+    assert publish_cli(demo_build.warehouse, serving, run_results) == 0
+    assert "published" in capsys.readouterr().err
+    assert sha256(serving) != before
+    assert leftovers(serving) == []
+    assert publish_row_counts(serving) == publish_row_counts(served)
+
+
 @dataclass(frozen=True)
 class Stage:
     """The warehouse (with its WAL, if any) and target artifacts a dbt command left behind."""
