@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,14 +43,30 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _add_publish_parser(subparsers: argparse._SubParsersAction) -> None:
+    from leakproof.publish import REFUSALS
+
+    refusals = "\n".join(
+        textwrap.fill(text, width=88, initial_indent=f"  {reason:<17} ", subsequent_indent=" " * 20)
+        for reason, text in REFUSALS.items()
+    )
     parser = subparsers.add_parser(
         "publish",
-        help="publish the BI-facing tables of a green build to the serving copy",
-        description=(
-            "Copies the BI-facing schemas (marts, features, ml) of dbt's working DuckDB file into "
-            "a serving copy readable by DuckDB 1.4 clients, verifies it and swaps it in "
-            "atomically. Refuses, leaving the last good copy untouched, when the last dbt build "
-            "(its run_results.json) has an error, a failing test or a skipped node."
+        help="publish the BI-facing tables of a complete, green dbt build to the serving copy",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill(
+            "Copies the BI-facing schemas (marts, features, ml, reference) of dbt's working "
+            "DuckDB file into a serving copy readable by DuckDB 1.4 clients, verifies it and "
+            "swaps it in atomically - only when the warehouse holds a complete, green `dbt "
+            "build`: the last run_results.json is from `dbt build` of the whole project, every "
+            "model, seed, snapshot and test of manifest.json beside it has a result, none "
+            "errored, failed or was skipped (warnings are reported), and the build marker the "
+            "dbt hooks write into the warehouse says that same build finished.",
+            width=88,
+        ),
+        epilog=(
+            "Refuses with exit code 1 and one line naming the reason, leaving the last good\n"
+            f"serving copy byte for byte as it was, when:\n{refusals}\n"
+            "--force skips the checks of the build (not busy, no_warehouse or locked)."
         ),
     )
     parser.add_argument(
@@ -63,26 +80,48 @@ def _add_publish_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--run-results",
         default="target/run_results.json",
-        help="the dbt run results that must be green (default: %(default)s)",
+        help="the run results of the build to publish; manifest.json is read beside it "
+        "(default: %(default)s)",
     )
     parser.add_argument(
-        "--force", action="store_true", help="publish without checking the dbt run results"
+        "--force",
+        action="store_true",
+        help="publish WITHOUT checking the build (prints a warning with what the checks say)",
     )
     parser.set_defaults(handler=_publish)
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from leakproof.publish import PublishError, publish
+    from leakproof.publish import PublishError, PublishRefused, check_build, publish
 
+    warehouse, run_results = Path(args.warehouse), Path(args.run_results)
+    if args.force:
+        try:
+            check_build(run_results, warehouse)
+            verdict = "they would have passed"
+        except PublishRefused as refusal:
+            verdict = f"they would have refused ({refusal.reason}): {refusal}"
+        print(
+            "leakproof publish: WARNING: --force publishes WITHOUT checking that the warehouse "
+            f"holds a complete, green `dbt build`; {verdict}",
+            file=sys.stderr,
+        )
     try:
         result = publish(
-            Path(args.warehouse),
-            Path(args.serving),
-            run_results=None if args.force else Path(args.run_results),
+            warehouse, Path(args.serving), run_results=None if args.force else run_results
         )
     except PublishError as error:
-        print(f"leakproof publish: {error}", file=sys.stderr)
+        print(
+            f"leakproof publish: {error}. The serving copy {args.serving} is unchanged.",
+            file=sys.stderr,
+        )
         return 1
+    if result.build is not None and result.build.warnings:
+        print(
+            f"leakproof publish: the build has {len(result.build.warnings)} warning(s), "
+            f"published anyway: {', '.join(result.build.warnings)}",
+            file=sys.stderr,
+        )
     print(
         f"published {len(result.row_counts)} tables "
         f"({sum(result.row_counts.values()):,} rows, {result.size_bytes / 1e6:.1f} MB) "

@@ -51,16 +51,15 @@ def copy_project(target: Path) -> Path:
     return target
 
 
-def run_dbt(
+def dbt_invocation(
     args: list[str],
     workdir: Path,
     raw_dir: Path | None = None,
     dbt_vars: dict[str, Any] | None = None,
-    timeout: int = 900,
     project_dir: Path = PROJECT_ROOT,
-) -> DbtResult:
-    """Run `dbt <args>` from `project_dir` (the repository by default, or a copy a test has
-    edited) with a scratch warehouse and target in `workdir`."""
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of `dbt <args>` with a scratch warehouse and target in
+    `workdir`."""
     workdir.mkdir(parents=True, exist_ok=True)
     merged_vars = dict(dbt_vars or {})
     if raw_dir is not None:
@@ -77,6 +76,20 @@ def run_dbt(
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "NO_COLOR": "1",
     }
+    return command, env
+
+
+def run_dbt(
+    args: list[str],
+    workdir: Path,
+    raw_dir: Path | None = None,
+    dbt_vars: dict[str, Any] | None = None,
+    timeout: int = 900,
+    project_dir: Path = PROJECT_ROOT,
+) -> DbtResult:
+    """Run `dbt <args>` from `project_dir` (the repository by default, or a copy a test has
+    edited) with a scratch warehouse and target in `workdir`."""
+    command, env = dbt_invocation(args, workdir, raw_dir, dbt_vars, project_dir)
     completed = subprocess.run(
         command,
         cwd=project_dir,
@@ -91,4 +104,25 @@ def run_dbt(
         output=completed.stdout + completed.stderr,
         target_path=workdir / "target",
         warehouse=workdir / "leakproof.duckdb",
+    )
+
+
+def start_dbt(
+    args: list[str],
+    workdir: Path,
+    raw_dir: Path | None = None,
+    dbt_vars: dict[str, Any] | None = None,
+) -> subprocess.Popen[str]:
+    """Start `dbt <args>` as run_dbt would, without waiting: its output (stdout and stderr) is
+    read line by line as dbt writes it, and it runs in its own process group, so a test can kill
+    exactly it."""
+    command, env = dbt_invocation(args, workdir, raw_dir, dbt_vars)
+    return subprocess.Popen(
+        command,
+        cwd=PROJECT_ROOT,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
