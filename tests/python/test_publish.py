@@ -164,7 +164,7 @@ def test_serving_copy_holds_the_bi_schemas_with_equal_row_counts(
         ).fetchall()
     assert {schema for schema, _ in tables} == BI_SCHEMAS | {"main"}
     assert [name for schema, name in tables if schema == "main"] == ["_publish"]
-    assert "ml.ml_marketing_scores" in actual and "marts.fct_channel_performance" in actual
+    assert "ml.ml_scores" in actual and "marts.fct_dimension_performance" in actual
     assert actual == expected
     assert len(internals) == 4 and not set(internals) & set(actual)
     assert {key: count for key, count, _, _ in meta} == expected
@@ -617,7 +617,7 @@ def dbt_commands(
 ) -> dict[str, Stage]:
     """Real dbt commands, one after the other, on a copy of the green demo build (its warehouse,
     artifacts and target): a `dbt build` killed with SIGKILL after ten nodes finished, then
-    `dbt build --select category_aliases`, then `dbt compile`. Each stage is snapshotted."""
+    `dbt build --select stg_use_case_preflight`, then `dbt compile`. Each stage is snapshotted."""
     root = tmp_path_factory.mktemp("dbt_commands")
     work = root / "work"
     work.mkdir()
@@ -644,11 +644,11 @@ def dbt_commands(
     assert finished == 10 and build.returncode == -signal.SIGKILL, "".join(output[-50:])
     stages["killed"] = snapshot(work, root / "killed")
 
-    narrowed = run_dbt(["build", "--select", "category_aliases"], work, raw_dir=demo_raw_dir)
+    narrowed = run_dbt(["build", "--select", "stg_use_case_preflight"], work, raw_dir=demo_raw_dir)
     assert narrowed.ok, narrowed.output[-3000:]
     stages["narrowed"] = snapshot(work, root / "narrowed")
 
-    compiled = run_dbt(["compile", "--select", "category_aliases"], work, raw_dir=demo_raw_dir)
+    compiled = run_dbt(["compile", "--select", "stg_use_case_preflight"], work, raw_dir=demo_raw_dir)
     assert compiled.ok, compiled.output[-3000:]
     stages["compiled"] = snapshot(work, root / "compiled")
     return stages
@@ -682,7 +682,7 @@ def test_a_narrowed_build_is_refused_and_the_warehouse_no_longer_matches_the_ful
         served,
         narrowed.run_results,
         "narrowed",
-        "(--select category_aliases)",
+        "(--select stg_use_case_preflight)",
     )
     assert_refused(
         capsys,
@@ -750,7 +750,7 @@ READER = textwrap.dedent(
                     "select model_id from ml.ml_model_registry "
                     "where role = 'primary' and use_case = 'marketing'").fetchall()
                 scores = c.execute(
-                    "select distinct model_id from ml.ml_marketing_scores").fetchall()
+                    "select distinct model_id from ml.ml_scores").fetchall()
                 published = c.execute("select distinct model_ids from main._publish").fetchall()
             reads += 1
             key = registry[0][0]
@@ -771,7 +771,7 @@ def relabel_marketing_model(warehouse: Path, new_id: str) -> None:
             "select model_id from ml.ml_model_registry where role = 'primary' "
             "and use_case = 'marketing'"
         ).fetchone()[0]
-        for table in ("ml_model_registry", "ml_marketing_scores"):
+        for table in ("ml_model_registry", "ml_scores"):
             connection.execute(
                 f"update ml.{table} set model_id = ? where model_id = ?", [new_id, old_id]
             )
@@ -799,7 +799,7 @@ def test_readers_see_one_complete_snapshot_during_build_and_publish(
         time.sleep(0.5)
         # dbt rebuilds the working file (scores with the registered models) while readers read
         build = run_dbt(
-            ["build", "--select", "ml_marketing_scores"],
+            ["build", "--select", "ml_scores"],
             workdir,
             raw_dir=demo_raw_dir,
             dbt_vars={
@@ -820,6 +820,6 @@ def test_readers_see_one_complete_snapshot_during_build_and_publish(
     assert "marketing-xgboost-retrained" in summary["seen"]
     assert len(summary["seen"]) == 2  # both snapshots were read, never a mix
     with duckdb.connect(str(serving), read_only=True) as final:
-        assert final.execute("select distinct model_id from ml.ml_marketing_scores").fetchall() == [
+        assert final.execute("select distinct model_id from ml.ml_scores").fetchall() == [
             ("marketing-xgboost-retrained",)
         ]
