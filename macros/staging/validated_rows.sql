@@ -211,10 +211,13 @@ select * from final
 {%- endmacro %}
 
 
-{#- CamelCase / spaced raw names to snake_case: CustomerID -> customer_id, AdSpend -> ad_spend.
-    (leakproof.declarations.snake_case is the same rule; a test checks they agree.) -#}
+{#- CamelCase / spaced raw names to snake_case: CustomerID -> customer_id, AdSpend -> ad_spend; an
+    SQL keyword gets a trailing underscore (default -> default_), so generated SQL needs no
+    quoting. (leakproof.declarations.snake_case is the same rule; a test checks they agree.) -#}
 {% macro leakproof_snake_case(name) -%}
+    {%- set reserved = "all analyse analyze and anti any array as asc asof asymmetric at authorization binary both by case cast check collate collation column columns concurrently constraint create cross default deferrable desc describe distinct do else end except false fetch for foreign freeze from full generated glob group having ilike in initially inner intersect into is isnull join lambda lateral leading left like limit map natural not notnull null offset on only or order outer overlaps pivot pivot_longer pivot_wider placing positional primary qualify references returning right select semi show similar some struct summarize symmetric table tablesample then to trailing true try_cast tuple union unique unpack unpivot using variadic verbose when where window with".split(' ') -%}
     {%- set spaced = modules.re.sub('([a-z0-9])([A-Z])', '\\1_\\2', name) -%}
     {%- set spaced = modules.re.sub('([A-Z]+)([A-Z][a-z])', '\\1_\\2', spaced) -%}
-    {{ return(modules.re.sub('[^a-z0-9]+', '_', spaced | lower) | trim('_')) }}
+    {%- set snake = modules.re.sub('[^a-z0-9]+', '_', spaced | lower) | trim('_') -%}
+    {{ return(snake ~ '_' if snake in reserved else snake) }}
 {%- endmacro %}

@@ -191,6 +191,78 @@ def _bench(args: argparse.Namespace) -> int:
     return max((run.returncode for run in runs), default=0)
 
 
+def _add_use_case_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "use-case",
+        help="declare a use case (add) or validate the declarations (check)",
+        description=(
+            "A use case is a declaration, use_cases/<name>.yml: the raw file, its grain, target, "
+            "split, column roles and rules. `add` writes one from a file; `check` validates them."
+        ),
+    )
+    commands = parser.add_subparsers(dest="use_case_command", required=True, metavar="COMMAND")
+    add = commands.add_parser(
+        "add",
+        help="sniff a labelled file and write its declaration and thin dbt files",
+        description=(
+            "Sniffs FILE (encoding, delimiter, column types, a likely id column), writes "
+            "use_cases/NAME.yml with TARGET as the target and every other column a feature, "
+            "writes the use case's one-line dbt files and turns it on in dbt_project.yml. Put "
+            "FILE in var raw_dir (the declaration names it relative to raw_dir)."
+        ),
+    )
+    add.add_argument("name", help="the use case's name (a lower-case identifier)")
+    add.add_argument("--data", required=True, type=Path, help="the labelled file (CSV or Parquet)")
+    add.add_argument("--target", required=True, help="the target column")
+    add.add_argument("--positive", help="the positive label (inferred for 0/1, yes/no, true/false)")
+    add.add_argument("--project-dir", type=Path, default=Path("."), help="the dbt project")
+    add.set_defaults(handler=_use_case_add)
+    check = commands.add_parser(
+        "check",
+        help="validate declarations against their files before a build",
+        description=(
+            "Checks every turned-on use case (or the NAMEs given): the declaration parses and "
+            "every key is valid, its thin dbt files are present and untouched, its raw files can "
+            "be read as declared, and its target labels occur in the data. Exit 1 on any problem."
+        ),
+    )
+    check.add_argument("names", nargs="*", help="use cases (default: var use_cases)")
+    check.add_argument("--raw-dir", default="data/raw", help="where the raw files are")
+    check.add_argument("--raw-format", default="csv", choices=["csv", "parquet"])
+    check.add_argument("--project-dir", type=Path, default=Path("."), help="the dbt project")
+    check.set_defaults(handler=_use_case_check)
+
+
+def _use_case_add(args: argparse.Namespace) -> int:
+    from leakproof.declarations import add_use_case
+    from leakproof.exceptions import DeclarationError
+
+    try:
+        written, notes = add_use_case(
+            args.project_dir, args.name, args.data, args.target, args.positive
+        )
+    except DeclarationError as error:
+        print(f"leakproof use-case add: {error}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+def _use_case_check(args: argparse.Namespace) -> int:
+    from leakproof.declarations import check_use_cases, enabled_use_cases
+
+    names = args.names or enabled_use_cases(args.project_dir)
+    problems = check_use_cases(args.project_dir, names, args.raw_dir, args.raw_format)
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"ok: {', '.join(names)}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="leakproof",
@@ -203,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_publish_parser(subparsers)
     _add_report_parser(subparsers)
     _add_bench_parser(subparsers)
+    _add_use_case_parser(subparsers)
     return parser
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from leakproof.declarations._add import add_use_case, sniff_dialect, turn_on
+from leakproof.declarations._check import check_use_cases
 from leakproof.declarations._model import (
     BLOCKED_ROLES,
     FEATURE_ROLES,
@@ -44,13 +46,17 @@ __all__ = [
     "Split",
     "Truth",
     "WhatIf",
+    "add_use_case",
+    "check_use_cases",
     "enabled_use_cases",
     "load",
     "load_project",
     "preflight",
     "snake_case",
+    "sniff_dialect",
     "stale_thin_files",
     "thin_files",
+    "turn_on",
     "write_thin_files",
 ]
 
