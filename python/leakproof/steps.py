@@ -238,6 +238,65 @@ def reference_bins(
 
 # ---- what-if -----------------------------------------------------------------------------------
 
+# The columns of ml_recommendations and ml_policy_evaluation, typed, for a project whose use cases
+# declare no treatments (the tables then exist, empty).
+RECOMMENDATION_SCHEMA = {
+    **dict.fromkeys(["use_case", "model_id", "entity_key", "split", "current_arm"], "string"),
+    "current_probability": "float64",
+    "recommended_arm": "string",
+    **dict.fromkeys(["recommended_probability", "absolute_lift", "relative_lift"], "float64"),
+    "runner_up_arm": "string",
+    "runner_up_probability": "float64",
+    "is_recommendation_current": "bool",
+    "recommendation_support_rows": "int64",
+    **dict.fromkeys(
+        ["is_recommendation_in_support", "is_current_in_support", "has_in_support_arm"], "bool"
+    ),
+    "arms_considered": "int64",
+    "treatments": "string",
+    "min_support_rows": "int64",
+    **dict.fromkeys(["is_in_support_only", "is_model_claimed", "has_truth"], "bool"),
+    **dict.fromkeys(["true_current_probability", "true_recommended_probability"], "float64"),
+}
+POLICY_SCHEMA = {
+    **dict.fromkeys(["use_case", "evaluated_split", "policy", "estimator"], "string"),
+    "rows_evaluated": "int64",
+    **dict.fromkeys(
+        [
+            "positive_rate",
+            "ci_lower",
+            "ci_upper",
+            "relative_lift",
+            "lift_ci_lower",
+            "lift_ci_upper",
+            "expected_positives",
+        ],
+        "float64",
+    ),
+    **dict.fromkeys(["is_model_claimed", "has_truth"], "bool"),
+    **dict.fromkeys(["true_positive_rate", "bias_vs_truth"], "float64"),
+    "matched_rows": "int64",
+    **dict.fromkeys(
+        [
+            "min_propensity_logged",
+            "min_propensity_recommended",
+            "effective_sample_size",
+            "share_out_of_support",
+        ],
+        "float64",
+    ),
+    "propensity_source": "string",
+    **dict.fromkeys(
+        ["propensity_floor", "propensity_mae_vs_truth", "propensity_corr_vs_truth"], "float64"
+    ),
+    **dict.fromkeys(["bootstrap_samples", "estimator_order"], "int64"),
+}
+
+
+def empty_frame(schema: dict[str, str]) -> pd.DataFrame:
+    """A frame with no rows and the columns and types of `schema`."""
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in schema.items()})
+
 
 def _what_if_inputs(
     tables: UseCaseTables, bundle: Any
@@ -300,7 +359,7 @@ def recommendations(
         out["is_in_support_only"] = bool(what_if.in_support_only)
         out["is_model_claimed"] = True
         frames.append(_with_truth(out, tables, raw_dir))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return pd.concat(frames, ignore_index=True) if frames else empty_frame(RECOMMENDATION_SCHEMA)
 
 
 def _with_truth(out: pd.DataFrame, tables: UseCaseTables, raw_dir: str | None) -> pd.DataFrame:
@@ -358,7 +417,7 @@ def policy_evaluations(
         )
         table.insert(0, "use_case", tables.name)
         frames.append(table)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return pd.concat(frames, ignore_index=True) if frames else empty_frame(POLICY_SCHEMA)
 
 
 def _covariates(declaration: Declaration) -> tuple[list[str], list[str]]:

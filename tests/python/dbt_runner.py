@@ -44,9 +44,9 @@ class DbtResult:
 def copy_project(target: Path) -> Path:
     """A copy of the dbt project to edit in a test (the Python package stays the installed one)."""
     target.mkdir(parents=True, exist_ok=True)
-    for name in ("dbt_project.yml", "profiles.yml"):
+    for name in ("dbt_project.yml", "profiles.yml", "selectors.yml"):
         shutil.copy(PROJECT_ROOT / name, target / name)
-    for name in ("models", "macros", "seeds", "fixtures", "tests/generic"):
+    for name in ("use_cases", "models", "macros", "seeds", "fixtures", "tests/generic"):
         shutil.copytree(PROJECT_ROOT / name, target / name)
     return target
 
