@@ -32,23 +32,30 @@ def _dispatched(project: Project, sql: str) -> list[str]:
     )
 
 
+def _called(match: re.Match[str] | None) -> str:
+    assert match is not None
+    return "".join(match.group(0).split()).rstrip("(") + "(...)"
+
+
 def query_chain(project: Project, relation: Relation) -> tuple[str, ...] | None:
     """The shortest chain from a model to a compile-time query: (model, macro, ..., what runs
     the query), or None when it runs none."""
     match = _QUERY_CALL.search(relation.raw_code)
     if match:
-        return (relation.name, f"{match.group(0).rstrip('( ')}(...) in its own SQL")
+        return (f"{relation.name} calls {_called(match)} in its own SQL",)
     start = [*relation.macros, *_dispatched(project, relation.raw_code)]
     parent: dict[str, str | None] = dict.fromkeys(start)
     queue = deque(dict.fromkeys(start))
     while queue:
         current = queue.popleft()
         macro = project.macros.get(current)
-        if current in QUERY_MACROS or (macro is not None and _QUERY_CALL.search(macro.sql)):
+        call = _QUERY_CALL.search(macro.sql) if macro is not None else None
+        if current in QUERY_MACROS or call:
             chain = [current]
             while parent[chain[-1]] is not None:
                 chain.append(parent[chain[-1]])  # type: ignore[arg-type]
-            return (relation.name, *reversed(chain))
+            last = current if current in QUERY_MACROS else f"{current} calls {_called(call)}"
+            return (relation.name, *reversed(chain[1:]), last)
         following = [*macro.macros, *_dispatched(project, macro.sql)] if macro else []
         for name in following:
             if name not in parent:

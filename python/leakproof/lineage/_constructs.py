@@ -75,6 +75,10 @@ _TRACED_NODES = (
     exp.Ordered,
     exp.Filter,
     exp.Where,
+    exp.Having,
+    exp.Qualify,
+    exp.Limit,
+    exp.Offset,
     exp.Distinct,
     exp.Subquery,
     exp.Select,
@@ -160,9 +164,9 @@ def select_problem(select: exp.Select) -> str | None:
     unknown = sorted(k for k, v in select.args.items() if v and k not in SELECT_ARGS)
     if unknown:
         return f"select with {', '.join(unknown)} is not traced"
-    group = select.args.get("group")
-    if group is not None and any(group.args.get(k) for k in ("totals",)):
-        return "group by with totals is not traced"
+    with_ = select.args.get("with_")
+    if with_ is not None and with_.args.get("recursive"):
+        return "a recursive CTE is not traced"
     return None
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from leakproof.lineage._syntax import Shape
+
 
 @dataclass(frozen=True)
 class Dep:
@@ -32,6 +34,9 @@ class Local:
     open: frozenset[Dep] = frozenset()  # a star over relations whose columns are unknown
     origins: frozenset[str] = frozenset()
     error: str | None = None  # the whole model cannot be traced
+    shape: Shape = field(
+        default_factory=Shape
+    )  # what is known of its rows (keys it is unique on, one row)
 
     def column(self, name: str, where: str) -> frozenset[Dep]:
         return _column_of(self.value, self.open, self.origins, frozenset(), name, where)

@@ -63,12 +63,10 @@ def _prefix(hop: str, hits: Iterable[Hit]) -> Iterator[Hit]:
 
 
 def _as_filter(hits: Iterable[Hit]) -> Iterator[Hit]:
+    """The hits as reached through a filter: the first hop is marked `(filter)`."""
     for hit in hits:
-        if hit.dependency == FILTER:
-            yield hit
-        else:
-            hops = (f"(filter) {hit.hops[0]}", *hit.hops[1:])
-            yield Hit(hit.source, hit.unresolved, FILTER, hops, hit.declared)
+        first = hit.hops[0] if hit.hops[0].startswith("(filter) ") else f"(filter) {hit.hops[0]}"
+        yield Hit(hit.source, hit.unresolved, FILTER, (first, *hit.hops[1:]), hit.declared)
 
 
 def _dep_hits(project: Project, dep: Dep) -> tuple[Hit, ...]:

@@ -14,11 +14,10 @@ from leakproof.lineage import _constructs as constructs
 from leakproof.lineage._deps import Dep, Local, Out, all_values, as_filter, unresolved_out
 from leakproof.lineage._project import DIALECT, Project, Relation
 from leakproof.lineage._syntax import (
+    Shape,
     TableRef,
-    at_most_one,
     binding,
     can_be_correlated,
-    exactly_one,
     is_membership,
     is_star,
     is_using_column,
@@ -26,6 +25,7 @@ from leakproof.lineage._syntax import (
     picks_rows,
     pinned_columns,
     replace_relations,
+    shape,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -74,10 +74,12 @@ def _analyse(project: Project, relation: Relation) -> Local:
         if root is None:
             return Local(error=f"{relation.name}: no select to trace")
         marks = mechanism_marks(root, relation.mechanisms)
-        out = _Walker(project, relation, tables, marks).output(root)
+        walker = _Walker(project, relation, tables, marks)
+        out = walker.output(root)
+        rows = shape(root, walker.table_shape)
     except (SqlglotError, RecursionError) as error:
         return Local(error=f"sqlglot cannot trace {relation.name}: {_first_line(error)}")
-    return Local(tuple(out.names), out.value, out.filters, out.open, out.origins)
+    return Local(tuple(out.names), out.value, out.filters, out.open, out.origins, shape=rows)
 
 
 def _first_line(error: Exception) -> str:
@@ -158,6 +160,15 @@ class _Walker:
         # Columns it cannot list are asked of the relation itself, which says why it cannot answer.
         opened = frozenset() if complete else frozenset({Dep(relation=ref.unique_id)})
         return Out(list(names), value, rows, opened, positional, frozenset({ref.unique_id}))
+
+    def table_shape(self, table: exp.Expr) -> Shape:
+        """The Shape of a model read by name (as traced from its own SQL)."""
+        ref = self.tables.get(table.name) if isinstance(table, exp.Table) else None
+        if ref is None or ref.unique_id is None or constructs.table_problem(table):
+            return Shape()
+        if self.project.relations[ref.unique_id].is_leaf:
+            return Shape()
+        return local_lineage(self.project, ref.unique_id).shape
 
     def _source_out(self, scope: Scope, alias: str) -> Out:
         entry = scope.selected_sources.get(alias)
@@ -343,13 +354,15 @@ class _Walker:
             return as_filter({self._unresolved(problem)} | right.filters | on_deps)
         source = scope.selected_sources.get(alias, (None, None))[1]
         keeps_left = False
-        if isinstance(source, Scope) and join.kind not in ("SEMI", "ANTI"):
+        if source is not None and join.kind not in ("SEMI", "ANTI"):
+            rows = shape(source, self.table_shape) if isinstance(source, Scope) else None
+            rows = rows or self.table_shape(source)
             if join.side == "LEFT":
-                keeps_left = at_most_one(source, pinned_columns(join, alias))
+                keeps_left = rows.unique_on(pinned_columns(join, alias))
             elif join.kind == "CROSS" or not (
                 join.side or join.args.get("on") or join.args.get("using")
             ):
-                keeps_left = exactly_one(source)
+                keeps_left = rows.one_row
         if keeps_left:
             self.attached[(id(scope), alias)] = as_filter(right.filters | on_deps)
             return frozenset()

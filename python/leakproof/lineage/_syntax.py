@@ -3,7 +3,7 @@ mechanism column is defined, which expressions pick rows, and which joins keep t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -223,70 +223,75 @@ def _is_aggregate_only(select: exp.Select) -> bool:
     return True
 
 
-def _passes_through(scope: Scope) -> Scope | None:
-    """The sole derived source of a plain select (no joins, grouping or set-changing clauses)."""
+@dataclass(frozen=True)
+class Shape:
+    """What is known of a relation's rows: the sets of output columns it is unique on (an empty
+    set: at most one row), and whether it is always exactly one row."""
+
+    keys: tuple[frozenset[str], ...] = ()
+    one_row: bool = False
+
+    def unique_on(self, pinned: frozenset[str]) -> bool:
+        return any(key <= pinned for key in self.keys)
+
+
+def shape(scope: Scope, table_shape: Callable[[exp.Expr], Shape]) -> Shape:
+    """The Shape of a scope's rows, read from its GROUP BY / DISTINCT / aggregates / LIMIT, or
+    passed through a plain select from the shape of its sole source (`table_shape` for a
+    relation)."""
     select = scope.expression
     if not isinstance(select, exp.Select) or constructs.select_problem(select):
-        return None
-    if select.args.get("joins") or select.args.get("group") or select.args.get("distinct"):
-        return None
-    from_ = select.args.get("from_")
-    entry = scope.selected_sources.get(from_.alias_or_name) if from_ is not None else None
-    return entry[1] if entry and isinstance(entry[1], Scope) else None
-
-
-def exactly_one(scope: Scope) -> bool:
-    """Whether a scope always yields exactly one row (an aggregate without grouping)."""
-    select = scope.expression
-    if not isinstance(select, exp.Select) or constructs.select_problem(select):
-        return False
-    if any(select.args.get(k) for k in ("having", "qualify", "limit", "offset", "joins")):
-        return False
-    if _is_aggregate_only(select):
-        return True
-    inner = _passes_through(scope)
-    return inner is not None and select.args.get("where") is None and exactly_one(inner)
-
-
-def at_most_one(scope: Scope, pinned: frozenset[str]) -> bool:
-    """Whether a scope yields at most one row per value of the `pinned` output columns."""
-    select = scope.expression
-    if not isinstance(select, exp.Select) or constructs.select_problem(select):
-        return False
+        return Shape()
+    keys: list[frozenset[str]] = []
     limit = select.args.get("limit")
-    if limit is not None and not select.args.get("offset"):
-        count = limit.expression
-        if isinstance(count, exp.Literal) and count.is_int and int(count.name) <= 1:
-            return True
+    count = limit.expression if limit is not None else None
+    small = isinstance(count, exp.Literal) and count.is_int and int(count.name) <= 1
+    if small and not select.args.get("offset"):
+        keys.append(frozenset())
     group = select.args.get("group")
-    if group is not None:
-        if group.args.get("all") or any(
-            isinstance(p, (exp.Rollup, exp.Cube, exp.GroupingSets)) for p in group.expressions
-        ):
-            return False
-        keys = [_projected_name(select, part) for part in group.expressions]
-        return None not in keys and set(keys) <= pinned
     distinct = select.args.get("distinct")
+    if group is not None:
+        simple = not group.args.get("all") and not any(
+            isinstance(p, (exp.Rollup, exp.Cube, exp.GroupingSets)) for p in group.expressions
+        )
+        names = [_projected_name(select, part) for part in group.expressions] if simple else [None]
+        if None not in names:
+            keys.append(frozenset(n for n in names if n is not None))
+        return Shape(tuple(keys))
     if distinct is not None:
         on = distinct.args.get("on")
         parts = on.expressions if on is not None else [p.unalias() for p in select.selects]
-        if any(is_star(p) for p in parts):
-            return False
-        keys = [_projected_name(select, part) for part in parts]
-        return None not in keys and set(keys) <= pinned
+        names = [None if is_star(p) else _projected_name(select, p) for p in parts]
+        if None not in names:
+            keys.append(frozenset(n for n in names if n is not None))
+        return Shape(tuple(keys))
     if _is_aggregate_only(select):
-        return True
-    inner = _passes_through(scope)
-    if inner is None:
-        return False
-    mapped = set()
-    for name in pinned:
-        explicit = [p for p in select.selects if not is_star(p) and p.alias_or_name == name]
-        if len(explicit) == 1 and isinstance(explicit[0].unalias(), exp.Column):
-            mapped.add(explicit[0].unalias().name)
-        elif not explicit and any(is_star(p) for p in select.selects):
-            mapped.add(name)
-    return at_most_one(inner, frozenset(mapped))
+        filtered = any(select.args.get(k) for k in ("having", "qualify", "limit", "offset"))
+        return Shape((frozenset(),), one_row=not filtered)
+    if select.args.get("joins") or select.find(exp.Explode, exp.Unnest):
+        return Shape(tuple(keys))
+    from_ = select.args.get("from_")
+    entry = scope.selected_sources.get(from_.alias_or_name) if from_ is not None else None
+    if entry is None:
+        return Shape(tuple(keys))
+    inner = shape(entry[1], table_shape) if isinstance(entry[1], Scope) else table_shape(entry[1])
+    for key in inner.keys:
+        names = [_output_name(select, name) for name in key]
+        if None not in names:
+            keys.append(frozenset(n for n in names if n is not None))
+    filtered = any(select.args.get(k) for k in ("where", "having", "qualify", "limit", "offset"))
+    return Shape(tuple(keys), one_row=inner.one_row and not filtered)
+
+
+def _output_name(select: exp.Select, name: str) -> str | None:
+    """The output name under which a select passes a source column on unchanged, if it does."""
+    for projection in select.selects:
+        inner = projection.unalias()
+        if not is_star(projection) and isinstance(inner, exp.Column) and inner.name == name:
+            return projection.alias_or_name
+    explicit = {p.alias_or_name for p in select.selects if not is_star(p)}
+    plain_star = any(is_star(p) and not constructs.star_problem(p) for p in select.selects)
+    return name if plain_star and name not in explicit else None
 
 
 def _projected_name(select: exp.Select, key: exp.Expr) -> str | None:
