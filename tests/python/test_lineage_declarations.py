@@ -3,8 +3,13 @@ features, and models allowed to query at compile time - each honoured only with 
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 import lineage_project as lp
-from leakproof.lineage import check_features, lineage_table
+from dbt_runner import run_dbt
+from leakproof.lineage import check_features, feature_lineage_from_target, lineage_table
 
 SPLIT = """
 select
@@ -325,3 +330,69 @@ def test_a_macro_reached_only_through_depends_on_is_found() -> None:
     )
     (violation,) = check_features(rows)
     assert violation.path == "int_channel_flags -> macro.lp.top_channels -> macro.dbt.run_query"
+
+
+# --------------------------------------------------------------------------------------------
+# End to end: dbt's own manifest of a throwaway project
+
+TINY_PROJECT = {
+    "dbt_project.yml": "name: tiny\nversion: '1.0'\nconfig-version: 2\nprofile: tiny\n"
+    "flags: {send_anonymous_usage_stats: false}\n",
+    "profiles.yml": "tiny:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+    "      path: \"{{ env_var('LEAKPROOF_WAREHOUSE') }}\"\n      threads: 1\n",
+    "seeds/customers.csv": "customer_id,channel,spend,conversion\n1,Email,10.0,1\n2,SEO,5.0,0\n",
+    "seeds/_seeds.yml": "version: 2\nseeds:\n  - name: customers\n    columns:\n"
+    "      - {name: customer_id, config: {meta: {leakage_role: identifier}}}\n"
+    "      - {name: channel}\n      - {name: spend}\n"
+    "      - {name: conversion, config: {meta: {leakage_role: target}}}\n",
+    # a list of channels rendered from a query while dbt compiles: a target value in disguise
+    "macros/top_channels.sql": "{% macro top_channels() %}\n"
+    "    {%- if execute -%}\n"
+    "        {{ return(run_query(\"select 'Email' as channel\").columns[0].values() | list) }}\n"
+    "    {%- endif -%}\n"
+    "    {{ return(['none']) }}\n"
+    "{% endmacro %}\n",
+    "models/int_channel_flags.sql": "select channel, bool_or(channel in"
+    " ('{{ top_channels() | join(\"', '\") }}')) as is_top_channel\n"
+    "from {{ ref('customers') }}\ngroup by channel\n",
+    "models/ml_features.sql": "select c.customer_id, c.spend, f.is_top_channel\n"
+    "from {{ ref('customers') }} as c\n"
+    "left join {{ ref('int_channel_flags') }} as f\n    on c.channel = f.channel\n",
+    "models/_models.yml": "version: 2\nmodels:\n  - name: ml_features\n"
+    "    config: {meta: {leakage_guard: features}}\n    columns:\n"
+    "      - {name: customer_id, config: {meta: {feature_role: identifier}}}\n",
+}
+
+
+@pytest.mark.dbt
+def test_compile_time_query_found_in_dbt_s_manifest(tmp_path: Path) -> None:
+    project_dir = tmp_path / "tiny"
+    for name, text in TINY_PROJECT.items():
+        (project_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (project_dir / name).write_text(text)
+    result = run_dbt(["compile"], tmp_path / "run", project_dir=project_dir, timeout=300)
+    assert result.ok, result.output[-3000:]
+    compiled = (result.target_path / "compiled/tiny/models/int_channel_flags.sql").read_text()
+    assert "in ('Email')" in compiled  # the queried value, now a literal lineage cannot see
+
+    manifest = result.manifest()
+    assert manifest["nodes"]["model.tiny.int_channel_flags"]["depends_on"]["macros"] == [
+        "macro.tiny.top_channels"
+    ]
+    assert manifest["macros"]["macro.tiny.top_channels"]["depends_on"]["macros"] == [
+        "macro.dbt.run_query"
+    ]
+
+    table = feature_lineage_from_target(result.target_path, project_dir)
+    rejected = table[table.status.isin(["leak", "unresolved"])]
+    assert rejected[["feature", "dependency", "path"]].values.tolist() == [
+        [
+            "is_top_channel",
+            "compile",
+            "int_channel_flags -> macro.tiny.top_channels calls run_query(...)",
+        ]
+    ]
+    assert rejected.message.iloc[0].startswith(
+        "ml_features.is_top_channel: int_channel_flags runs queries at compile time"
+    )
+    assert set(table.loc[table.feature == "spend", "status"]) == {"clean"}
