@@ -305,6 +305,47 @@ def test_select_star_over_a_traced_upstream_resolves():
     assert check_features(rows) == []
 
 
+def test_a_cte_column_list_renames_by_position():
+    rows = lp.features(
+        """
+        with renamed(id, amount, rate) as (
+            select customer_id, income, conversion_rate from {{ ref('int_customers') }}
+        )
+        select id as customer_id, amount, rate from renamed
+        """
+    )
+    assert lp.reached(rows, "amount") == {"marketing.customers.Income"}
+    assert lp.reached(rows, "rate") == {"marketing.customers.ConversionRate"}
+    assert lp.by_feature(check_features(rows)) == {"rate": ["leak"]}
+
+
+def test_grouping_sets_lateral_and_recursive_ctes():
+    rows = lp.features(
+        "select campaign_channel, count(*) as customers from {{ ref('int_customers') }}"
+        " group by rollup (campaign_channel, conversion)",
+        {"campaign_channel": {"feature_role": "identifier"}},
+    )
+    assert lp.by_feature(check_features(rows)) == {"customers": ["leak"]}
+    rows = lp.features(
+        "select c.customer_id, c.income, l.doubled from {{ ref('int_customers') }} as c,"
+        " lateral (select c.income * 2 as doubled) as l"
+    )
+    violations = check_features(rows)
+    assert {(v.column, v.kind) for v in violations} == {
+        ("income", "unresolved"),
+        ("doubled", "unresolved"),
+    }
+    assert any("a LATERAL join is not traced" in v.message for v in violations)
+    rows = lp.features(
+        "with recursive r(n) as (select 1 union all select n + 1 from r where n < 3)"
+        " select c.customer_id, c.income, r.n from {{ ref('int_customers') }} as c cross join r"
+    )
+    violations = check_features(rows)
+    assert {v.column for v in violations} == {"income", "n"}
+    assert {v.kind for v in violations} == {"unresolved"}
+    assert any("a recursive CTE is not traced" in v.message for v in violations)
+
+
 def test_select_star_over_an_unknown_relation_fails_closed():
     sql = 'select * from "lp"."other"."mystery_table"'
     rows = lp.features(sql)

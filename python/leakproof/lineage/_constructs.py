@@ -79,6 +79,9 @@ _TRACED_NODES = (
     exp.Qualify,
     exp.Limit,
     exp.Offset,
+    exp.Rollup,
+    exp.Cube,
+    exp.GroupingSets,
     exp.Distinct,
     exp.Subquery,
     exp.Select,
@@ -176,6 +179,8 @@ def set_problem(expression: exp.SetOperation) -> str | None:
 
 
 def join_problem(join: exp.Join) -> str | None:
+    if isinstance(join.this, (exp.Lateral, exp.Unnest)):
+        return f"a {join.this.key.upper()} join is not traced"
     unknown = sorted(k for k, v in join.args.items() if v and k not in JOIN_ARGS)
     if unknown:
         return f"join with {', '.join(unknown)} is not traced"

@@ -115,7 +115,8 @@ class _Walker:
             elif isinstance(expression, exp.Select):
                 out = self._select(scope)
             else:
-                out = unresolved_out(self._unresolved(f"{type(expression).__name__} source"))
+                kind = type(expression).__name__
+                out = unresolved_out(self._unresolved(f"a {kind} source is not traced"))
             self.cache[id(scope)] = self._renamed(scope, out)
         return self.cache[id(scope)]
 
@@ -318,6 +319,11 @@ class _Walker:
         if order is not None:
             for part in order.expressions:
                 rows |= self._key_deps(scope, part.this, value, positional)
+        if windows and any(
+            select.args.get(k) is not None and select.args[k].find(exp.Window)
+            for k in ("qualify", "order")
+        ):
+            rows |= windows
         names = list(dict.fromkeys(name for name, _ in positional))
         return Out(names, value, as_filter(rows), frozenset(opened), positional, frozenset(origins))
 
