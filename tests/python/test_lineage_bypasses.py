@@ -351,3 +351,21 @@ def test_a_lambda_over_its_own_variables_is_traced() -> None:
         "marketing.customers.AdSpend",
     }
     assert check_features(rows) == []
+
+
+def test_names_under_a_column_list_are_not_trusted_for_uniqueness() -> None:
+    # the column list swaps the names: the side is unique on what it now calls `converters`
+    rows = lp.features(
+        f"""
+        {CUSTOMERS},
+        statistic(campaign_channel, converters) as (
+            select count(*), campaign_channel from customers
+            where conversion = 1 group by campaign_channel
+        )
+        select c.customer_id, c.income, s.converters as channel_name
+        from customers as c
+        left join statistic as s
+            on c.campaign_channel = s.campaign_channel
+        """
+    )
+    assert lp.by_feature(check_features(rows)) == {"income": ["leak"], "channel_name": ["leak"]}

@@ -131,7 +131,7 @@ class _Walker:
             return out
         names = [c.name for c in alias.columns]
         if out.open or len(names) > len(out.positional):
-            return unresolved_out(self._unresolved("a column list on an alias over * "))
+            return unresolved_out(self._unresolved("a column list on an alias over *"))
         positional = [(n, d) for n, (_, d) in zip(names, out.positional, strict=False)]
         positional += out.positional[len(names) :]
         value: dict[str, frozenset[Dep]] = {}
@@ -361,8 +361,10 @@ class _Walker:
         source = scope.selected_sources.get(alias, (None, None))[1]
         keeps_left = False
         if source is not None and join.kind not in ("SEMI", "ANTI"):
-            rows = shape(source, self.table_shape) if isinstance(source, Scope) else None
-            rows = rows or self.table_shape(source)
+            if isinstance(source, Scope):
+                rows = shape(source, self.table_shape)
+            else:
+                rows = self.table_shape(source)
             if join.side == "LEFT":
                 keeps_left = rows.unique_on(pinned_columns(join, alias))
             elif join.kind == "CROSS" or not (

@@ -64,7 +64,7 @@ def mechanism_marks(root: Scope, names: Mapping[str, str]) -> dict[int, str]:
 
 def _mark(scope: Scope, name: str, marks: dict[int, str], depth: int) -> None:
     expression = scope.expression
-    if depth > 64:
+    if depth > 64 or has_column_list(scope):  # renamed by position: names say nothing
         return
     if isinstance(expression, exp.SetOperation):
         left = scope.set_operation_scopes[0].expression
@@ -123,6 +123,13 @@ def _syntactic_source(scope: Scope, table: str) -> Scope | exp.Expr | None:
 
 # --------------------------------------------------------------------------------------------
 # Syntax helpers
+
+
+def has_column_list(scope: Scope) -> bool:
+    """Whether the CTE or derived table of a scope renames its columns (`t(a, b)`)."""
+    parent = scope.expression.parent
+    alias = parent.args.get("alias") if isinstance(parent, (exp.Subquery, exp.CTE)) else None
+    return alias is not None and bool(alias.columns)
 
 
 def can_be_correlated(scope: Scope) -> bool:
@@ -242,6 +249,8 @@ def shape(scope: Scope, table_shape: Callable[[exp.Expr], Shape]) -> Shape:
     select = scope.expression
     if not isinstance(select, exp.Select) or constructs.select_problem(select):
         return Shape()
+    if has_column_list(scope):
+        return Shape()
     keys: list[frozenset[str]] = []
     limit = select.args.get("limit")
     count = limit.expression if limit is not None else None
@@ -302,9 +311,17 @@ def _projected_name(select: exp.Select, key: exp.Expr) -> str | None:
         ok = 0 <= index < len(selects) and not any(is_star(p) for p in selects[: index + 1])
         return selects[index].alias_or_name if ok else None
     for projection in select.selects:
-        if not is_star(projection) and projection.unalias() == key:
+        if not is_star(projection) and _same_key(projection.unalias(), key):
             return projection.alias_or_name
     if isinstance(key, exp.Column) and any(is_star(p) for p in select.selects):
         explicit = {p.alias_or_name for p in select.selects if not is_star(p)}
         return key.name if key.name not in explicit else None
     return None
+
+
+def _same_key(projected: exp.Expr, key: exp.Expr) -> bool:
+    """Whether a projection is the key itself (a column may be qualified on one side only)."""
+    if isinstance(projected, exp.Column) and isinstance(key, exp.Column):
+        tables = {projected.table, key.table} - {""}
+        return projected.name == key.name and len(tables) <= 1 and not is_star(key)
+    return projected == key
