@@ -14,7 +14,14 @@
       - segments: the declared bands of a numeric column.
 -#}
 {% macro prepared_rows(use_case_name) -%}
-    {{- leakproof_use_case_model(use_case_name, 'table') }}
+    {#- the split and the folds are stratified by the target: a declared mechanism of the leakage
+        guard, proven by the test split_is_declared on every build -#}
+    {{- leakproof_use_case_model(use_case_name, 'table', meta={'leakage_mechanisms': {
+        'split': 'split assignment as declared (stratified by the target / by time / grouped): '
+            ~ 'decides which rows are trained on, never a feature value; test split_is_declared',
+        'cv_fold': 'CV fold assignment of training rows (stratified by the target or grouped): '
+            ~ 'decides which rows an out-of-fold encoding reads; test split_is_declared',
+    }}) }}
     {%- set use_case = leakproof_use_case(use_case_name) if execute else none -%}
     {%- if execute -%}
         {%- set split = use_case.split -%}
@@ -107,7 +114,7 @@ ranked_within_outcome as (
 split_rows as (
 
     select
-        * exclude (rank_within_outcome, rows_with_outcome),
+        *,
         case
             when not is_labelled then 'score'
             when rank_within_outcome <= round(rows_with_outcome * {{ split.test_fraction }})

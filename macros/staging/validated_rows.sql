@@ -16,7 +16,17 @@
     and never required there.
 -#}
 {% macro validated_rows(use_case_name, table_name) -%}
-    {{- leakproof_use_case_model(use_case_name, 'table') }}
+    {#- the two places the target legitimately decides which rows go on (leakage guard): a row
+        whose target is missing or not a declared label is quarantined, and exact duplicate raw
+        rows (target included) are collapsed -#}
+    {{- leakproof_use_case_model(use_case_name, 'table', meta={
+        'leakage_mechanisms': {'quarantine_reasons':
+            'validation: a row with an invalid value (the target included) is quarantined, '
+            ~ 'whole and with its reason, before any split; tested by fct_source_row_accounting'},
+        'leakage_row_mechanism':
+            'exact duplicate raw rows are collapsed (grouped by every raw column, the target '
+            ~ 'included); counted in duplicate_count and in fct_source_row_accounting',
+    }) }}
     {%- set use_case = leakproof_use_case(use_case_name) if execute else none -%}
     {%- set columns = use_case.columns if execute else [] -%}
     {%- set decimal = use_case.table.decimal if execute else '.' -%}

@@ -7,7 +7,7 @@
 
     leakproof_use_cases()      the use cases dbt builds: var use_cases (parse time: names only)
     leakproof_use_case(name)   one declaration, normalised (execute time; see the keys below)
-    leakproof_use_case_model(name, materialized)
+    leakproof_use_case_model(name, materialized, meta)
                                the config of a use case's thin model: enabled only when the use
                                case is turned on, so dropping a name from var use_cases turns all
                                its models off
@@ -19,8 +19,8 @@
 {%- endmacro %}
 
 
-{% macro leakproof_use_case_model(name, materialized) -%}
-    {{ config(enabled=name in leakproof_use_cases(), materialized=materialized) }}
+{% macro leakproof_use_case_model(name, materialized, meta={}) -%}
+    {{ config(enabled=name in leakproof_use_cases(), materialized=materialized, meta=meta) }}
 {%- endmacro %}
 
 

@@ -2,205 +2,31 @@
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+import lineage_project as lp
 from dbt_runner import run_dbt
 from leakproof.lineage import (
     TABLE_COLUMNS,
     LeakageError,
-    Project,
-    Violation,
     assert_no_leaks,
     check_features,
     compiled_sql_from_target,
+    guard_table,
     lineage_table,
-    load_project,
     load_target,
     trace_model,
 )
-
-# --------------------------------------------------------------------------------------------
-# A mini-project: one external source read with read_csv (as dbt-duckdb renders it), a staging
-# model, an intermediate model, and the feature model under test. SQL is written with
-# {{ ref('x') }} / {{ source('s', 't') }}, rendered the way dbt compiles them.
-
-CUSTOMERS_CSV = "read_csv('raw/customers.csv', header = true, all_varchar = true)"
-SOURCE_ROLES = {
-    "CustomerID": "identifier",
-    "Income": None,
-    "CampaignChannel": None,
-    "AdSpend": None,
-    "WebsiteVisits": None,
-    "ConversionRate": "target_derived",
-    "RefundedAfter30d": "post_outcome",
-    "Conversion": "target",
-}
-
-STG_CUSTOMERS = """
-with
-
-source as (
-
-    select * from {{ source('marketing', 'customers') }}
-
-),
-
-renamed as (
-
-    select
-        try_cast("CustomerID" as bigint) as customer_id,
-        try_cast("Income" as double) as income,
-        trim("CampaignChannel") as campaign_channel,
-        try_cast("AdSpend" as double) as ad_spend,
-        try_cast("WebsiteVisits" as integer) as website_visits,
-        try_cast("ConversionRate" as double) as conversion_rate,
-        try_cast("RefundedAfter30d" as boolean) as refunded_after_30d,
-        try_cast("Conversion" as integer) as conversion
-    from source
-
-)
-
-select * from renamed
-"""
-
-INT_CUSTOMERS = """
-with
-
-customers as (
-
-    select * from {{ ref('stg_customers') }}
-
-),
-
-final as (
-
-    select
-        customer_id,
-        income,
-        campaign_channel,
-        ad_spend,
-        website_visits,
-        conversion_rate,
-        refunded_after_30d,
-        conversion
-    from customers
-    where customer_id is not null
-
-)
-
-select * from final
-"""
-
-
-def _relation(name: str) -> str:
-    return f'"lp"."main"."{name}"'
-
-
-def _render(sql: str) -> str:
-    sql = re.sub(r"\{\{ ref\('(\w+)'\) \}\}", lambda m: _relation(m.group(1)), sql)
-    return sql.replace("{{ source('marketing', 'customers') }}", CUSTOMERS_CSV)
-
-
-def _model(
-    name: str,
-    sql: str | None,
-    columns: dict[str, dict[str, Any]] | None = None,
-    language: str = "sql",
-    contract: bool = False,
-) -> dict[str, Any]:
-    return {
-        "unique_id": f"model.lp.{name}",
-        "resource_type": "model",
-        "name": name,
-        "package_name": "lp",
-        "language": language,
-        "original_file_path": f"models/{name}.{'py' if language == 'python' else 'sql'}",
-        "relation_name": _relation(name),
-        "compiled_code": _render(sql) if sql is not None else None,
-        "config": {"contract": {"enforced": contract}},
-        "columns": {
-            column: {"name": column, "meta": meta, "config": {"meta": meta}}
-            for column, meta in (columns or {}).items()
-        },
-    }
-
-
-def _source() -> dict[str, Any]:
-    return {
-        "unique_id": "source.lp.marketing.customers",
-        "resource_type": "source",
-        "source_name": "marketing",
-        "name": "customers",
-        "relation_name": CUSTOMERS_CSV,
-        "columns": {
-            column: {
-                "name": column,
-                "meta": {"leakage_role": role} if role else {},
-                "config": {"meta": {"leakage_role": role} if role else {}},
-            }
-            for column, role in SOURCE_ROLES.items()
-        },
-    }
-
-
-FEATURE_META = {
-    "customer_id": {"feature_role": "identifier"},
-    "conversion": {"feature_role": "target"},
-}
-
-
-def _project(
-    features_sql: str | None = None,
-    feature_columns: dict[str, dict[str, Any]] | None = None,
-    *extra: dict[str, Any],
-    language: str = "sql",
-) -> Project:
-    nodes = [
-        _model("stg_customers", STG_CUSTOMERS),
-        _model("int_customers", INT_CUSTOMERS),
-        *extra,
-    ]
-    if features_sql is not None or language != "sql":
-        columns = {**FEATURE_META, **(feature_columns or {})}
-        nodes.append(_model("ml_features", features_sql, columns, language=language))
-    manifest = {
-        "nodes": {node["unique_id"]: node for node in nodes},
-        "sources": {"source.lp.marketing.customers": _source()},
-    }
-    return load_project(manifest)
-
-
-def _features(sql: str, columns: dict[str, dict[str, Any]] | None = None, *extra) -> list:
-    return trace_model(_project(sql, columns, *extra), "ml_features")
-
-
-def _reached(rows, feature: str, dependency: str = "value") -> set[str]:
-    """source.table.column labels a feature reaches, by value (or filter)."""
-    return {
-        row.source.label
-        for row in rows
-        if row.feature == feature and row.source and row.dependency == dependency
-    }
-
-
-def _by_feature(violations: list[Violation]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for violation in violations:
-        out.setdefault(violation.column, []).append(violation.kind)
-    return out
-
 
 # --------------------------------------------------------------------------------------------
 # Value lineage and the seed document's leaks
 
 
 def test_clean_feature_through_two_models_with_its_path():
-    rows = _features(
+    rows = lp.features(
         """
         select
             customer_id,
@@ -209,7 +35,7 @@ def test_clean_feature_through_two_models_with_its_path():
         from {{ ref('int_customers') }}
         """
     )
-    assert _reached(rows, "cpa_v2") == {
+    assert lp.reached(rows, "cpa_v2") == {
         "marketing.customers.AdSpend",
         "marketing.customers.WebsiteVisits",
     }
@@ -230,7 +56,7 @@ def test_clean_feature_through_two_models_with_its_path():
 
 
 def test_copy_of_the_target_fails_with_the_path():
-    rows = _features(
+    rows = lp.features(
         "select customer_id, conversion, conversion as converted_copy"
         " from {{ ref('int_customers') }}"
     )
@@ -245,19 +71,19 @@ def test_copy_of_the_target_fails_with_the_path():
 
 
 def test_cpa_proxy_reaches_the_target():
-    rows = _features(
+    rows = lp.features(
         "select customer_id, ad_spend / (conversion + 1) as cpa_proxy"
         " from {{ ref('int_customers') }}"
     )
-    assert _reached(rows, "cpa_proxy") == {
+    assert lp.reached(rows, "cpa_proxy") == {
         "marketing.customers.AdSpend",
         "marketing.customers.Conversion",
     }
-    assert _by_feature(check_features(rows)) == {"cpa_proxy": ["leak"]}
+    assert lp.by_feature(check_features(rows)) == {"cpa_proxy": ["leak"]}
 
 
 def test_roi_proxy_reaches_the_target_derived_column():
-    rows = _features(
+    rows = lp.features(
         "select customer_id, conversion_rate * income / ad_spend as roi_proxy,"
         " click_rate * income / ad_spend as roi_v2"
         " from (select *, website_visits / 100.0 as click_rate"
@@ -267,7 +93,7 @@ def test_roi_proxy_reaches_the_target_derived_column():
     assert violation.column == "roi_proxy"
     assert violation.leakage_role == "target_derived"
     assert violation.source == "marketing.customers.ConversionRate"
-    assert _reached(rows, "roi_v2") == {
+    assert lp.reached(rows, "roi_v2") == {
         "marketing.customers.WebsiteVisits",
         "marketing.customers.Income",
         "marketing.customers.AdSpend",
@@ -275,7 +101,7 @@ def test_roi_proxy_reaches_the_target_derived_column():
 
 
 def test_naive_window_target_encoding_reaches_the_target():
-    rows = _features(
+    rows = lp.features(
         """
         select
             customer_id,
@@ -284,24 +110,33 @@ def test_naive_window_target_encoding_reaches_the_target():
         from {{ ref('int_customers') }}
         """
     )
-    assert _reached(rows, "channel_conversion_rate") == {
-        "marketing.customers.Conversion",
-        "marketing.customers.CampaignChannel",
-    }
-    assert _reached(rows, "channel_customers") == {"marketing.customers.CampaignChannel"}
-    assert _by_feature(check_features(rows)) == {"channel_conversion_rate": ["leak"]}
+    assert lp.reached(rows, "channel_conversion_rate") == {"marketing.customers.Conversion"}
+    # the partition key picks the rows the window reads: a filter
+    assert "marketing.customers.CampaignChannel" in lp.reached(
+        rows, "channel_conversion_rate", "filter"
+    )
+    assert lp.reached(rows, "channel_customers") == set()
+    assert "marketing.customers.CampaignChannel" in lp.reached(rows, "channel_customers", "filter")
+    assert lp.by_feature(check_features(rows)) == {"channel_conversion_rate": ["leak"]}
 
 
-def test_window_order_by_counts_as_value_lineage():
-    rows = _features(
-        "select customer_id, row_number() over (order by conversion desc) as rank_by_outcome"
+def test_window_order_by_the_target_is_a_filter_leak():
+    rows = lp.features(
+        "select customer_id, income,"
+        " row_number() over (order by conversion desc) as rank_by_outcome"
         " from {{ ref('int_customers') }}"
     )
-    assert _reached(rows, "rank_by_outcome") == {"marketing.customers.Conversion"}
+    assert lp.reached(rows, "rank_by_outcome") == set()
+    assert "marketing.customers.Conversion" in lp.reached(rows, "rank_by_outcome", "filter")
+    (violation,) = check_features(rows)
+    assert violation.message.startswith(
+        "ml_features.rank_by_outcome reaches marketing.customers.Conversion (target)"
+        " through a filter via ml_features.rank_by_outcome <- (filter) int_customers.conversion"
+    )
 
 
 def test_target_encoding_joined_from_an_aggregate_cte_is_caught():
-    rows = _features(
+    rows = lp.features(
         """
         with
 
@@ -324,24 +159,24 @@ def test_target_encoding_joined_from_an_aggregate_cte_is_caught():
             on c.campaign_channel = r.campaign_channel
         """
     )
-    assert _reached(rows, "customer_income") == {"marketing.customers.Income"}
-    assert _reached(rows, "channel_rate") == {"marketing.customers.Conversion"}
+    assert lp.reached(rows, "customer_income") == {"marketing.customers.Income"}
+    assert lp.reached(rows, "channel_rate") == {"marketing.customers.Conversion"}
     # the join key and the group-by key are filters, recorded but not value lineage
-    assert "marketing.customers.CampaignChannel" in _reached(rows, "channel_rate", "filter")
-    assert _by_feature(check_features(rows)) == {"channel_rate": ["leak"]}
+    assert "marketing.customers.CampaignChannel" in lp.reached(rows, "channel_rate", "filter")
+    assert lp.by_feature(check_features(rows)) == {"channel_rate": ["leak"]}
 
 
 def test_scalar_subquery_over_the_target_is_caught():
-    rows = _features(
+    rows = lp.features(
         "select customer_id,"
         " income / (select avg(conversion) from {{ ref('int_customers') }}) as income_per_rate"
         " from {{ ref('int_customers') }}"
     )
-    assert "marketing.customers.Conversion" in _reached(rows, "income_per_rate")
+    assert "marketing.customers.Conversion" in lp.reached(rows, "income_per_rate")
 
 
 def test_post_outcome_column_fails():
-    rows = _features(
+    rows = lp.features(
         "select customer_id, cast(refunded_after_30d as integer) as was_refunded"
         " from {{ ref('int_customers') }}"
     )
@@ -352,7 +187,7 @@ def test_post_outcome_column_fails():
 
 
 def test_case_condition_is_value_lineage():
-    rows = _features(
+    rows = lp.features(
         """
         select
             customer_id,
@@ -361,16 +196,16 @@ def test_case_condition_is_value_lineage():
         from {{ ref('int_customers') }}
         """
     )
-    assert _reached(rows, "segment") == {
+    assert lp.reached(rows, "segment") == {
         "marketing.customers.Conversion",
         "marketing.customers.Income",
     }
-    assert _reached(rows, "income_band") == {"marketing.customers.Income"}
-    assert _by_feature(check_features(rows)) == {"segment": ["leak"]}
+    assert lp.reached(rows, "income_band") == {"marketing.customers.Income"}
+    assert lp.by_feature(check_features(rows)) == {"segment": ["leak"]}
 
 
 def test_coalesce_and_casts_and_lateral_alias():
-    rows = _features(
+    rows = lp.features(
         """
         select
             customer_id,
@@ -379,11 +214,11 @@ def test_coalesce_and_casts_and_lateral_alias():
         from {{ ref('int_customers') }}
         """
     )
-    assert _reached(rows, "income_or_spend") == {
+    assert lp.reached(rows, "income_or_spend") == {
         "marketing.customers.Income",
         "marketing.customers.AdSpend",
     }
-    assert _reached(rows, "combined") == {
+    assert lp.reached(rows, "combined") == {
         "marketing.customers.Income",
         "marketing.customers.AdSpend",
         "marketing.customers.WebsiteVisits",
@@ -394,27 +229,30 @@ def test_coalesce_and_casts_and_lateral_alias():
 # Filters
 
 
-def test_column_reached_only_through_where_is_a_filter_not_a_leak():
-    rows = _features(
+def test_where_on_the_target_is_a_filter_leak_of_every_column():
+    rows = lp.features(
         """
         select customer_id, income
         from {{ ref('int_customers') }}
-        where conversion is not null and refunded_after_30d is not true
+        where conversion = 1 and refunded_after_30d is not true
         """
     )
-    assert _reached(rows, "income") == {"marketing.customers.Income"}
+    assert lp.reached(rows, "income") == {"marketing.customers.Income"}
     assert {
         "marketing.customers.Conversion",
         "marketing.customers.RefundedAfter30d",
         "marketing.customers.CustomerID",  # int_customers' own where
-    } <= _reached(rows, "income", "filter")
-    assert check_features(rows) == []
+    } <= lp.reached(rows, "income", "filter")
+    violations = check_features(rows)
+    assert sorted((v.column, v.source) for v in violations) == [
+        ("income", "marketing.customers.Conversion"),
+        ("income", "marketing.customers.RefundedAfter30d"),
+    ]
     table = lineage_table(rows)
     conversion = table[(table.feature == "income") & (table.source_column == "Conversion")]
-    assert conversion[["dependency", "status", "leakage_role"]].values.tolist() == [
-        ["filter", "clean", "target"]
+    assert conversion[["dependency", "status", "leakage_role", "reason"]].values.tolist() == [
+        ["filter", "leak", "target", "filter reaches a target column"]
     ]
-    assert "only through a filter" in conversion.reason.iloc[0]
     assert conversion.path.iloc[0] == (
         "ml_features.income <- (filter) int_customers.conversion <- stg_customers.conversion"
         " <- source marketing.customers.Conversion"
@@ -422,17 +260,30 @@ def test_column_reached_only_through_where_is_a_filter_not_a_leak():
 
 
 def test_group_by_key_is_a_filter_for_the_aggregate():
-    rows = _features(
+    rows = lp.features(
         """
         select campaign_channel, avg(income) as mean_income, count(*) as customers
         from {{ ref('int_customers') }}
         group by all
         """
     )
-    assert _reached(rows, "campaign_channel") == {"marketing.customers.CampaignChannel"}
-    assert _reached(rows, "mean_income") == {"marketing.customers.Income"}
-    assert _reached(rows, "customers") == set()
-    assert "marketing.customers.CampaignChannel" in _reached(rows, "mean_income", "filter")
+    assert lp.reached(rows, "campaign_channel") == {"marketing.customers.CampaignChannel"}
+    assert lp.reached(rows, "mean_income") == {"marketing.customers.Income"}
+    assert lp.reached(rows, "customers") == set()
+    assert "marketing.customers.CampaignChannel" in lp.reached(rows, "mean_income", "filter")
+    assert check_features(rows) == []
+
+
+def test_grouping_by_the_target_is_a_filter_leak():
+    rows = lp.features(
+        """
+        select campaign_channel, count(*) as customers
+        from {{ ref('int_customers') }}
+        group by campaign_channel, conversion
+        """,
+        {"campaign_channel": {"feature_role": "identifier"}},
+    )
+    assert lp.by_feature(check_features(rows)) == {"customers": ["leak"]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -440,25 +291,64 @@ def test_group_by_key_is_a_filter_for_the_aggregate():
 
 
 def test_select_star_over_a_traced_upstream_resolves():
-    rows = _features(
-        "with features as (select * exclude (conversion_rate, refunded_after_30d)"
+    rows = lp.features(
+        "with features as (select customer_id, income, campaign_channel, conversion"
         " from {{ ref('int_customers') }}) select * from features"
     )
     assert [r.feature for r in rows if r.dependency == "value" and r.source] == [
         "customer_id",
         "income",
         "campaign_channel",
-        "ad_spend",
-        "website_visits",
         "conversion",
     ]
-    assert _reached(rows, "income") == {"marketing.customers.Income"}
+    assert lp.reached(rows, "income") == {"marketing.customers.Income"}
     assert check_features(rows) == []
+
+
+def test_a_cte_column_list_renames_by_position():
+    rows = lp.features(
+        """
+        with renamed(id, amount, rate) as (
+            select customer_id, income, conversion_rate from {{ ref('int_customers') }}
+        )
+        select id as customer_id, amount, rate from renamed
+        """
+    )
+    assert lp.reached(rows, "amount") == {"marketing.customers.Income"}
+    assert lp.reached(rows, "rate") == {"marketing.customers.ConversionRate"}
+    assert lp.by_feature(check_features(rows)) == {"rate": ["leak"]}
+
+
+def test_grouping_sets_lateral_and_recursive_ctes():
+    rows = lp.features(
+        "select campaign_channel, count(*) as customers from {{ ref('int_customers') }}"
+        " group by rollup (campaign_channel, conversion)",
+        {"campaign_channel": {"feature_role": "identifier"}},
+    )
+    assert lp.by_feature(check_features(rows)) == {"customers": ["leak"]}
+    rows = lp.features(
+        "select c.customer_id, c.income, l.doubled from {{ ref('int_customers') }} as c,"
+        " lateral (select c.income * 2 as doubled) as l"
+    )
+    violations = check_features(rows)
+    assert {(v.column, v.kind) for v in violations} == {
+        ("income", "unresolved"),
+        ("doubled", "unresolved"),
+    }
+    assert any("a LATERAL join is not traced" in v.message for v in violations)
+    rows = lp.features(
+        "with recursive r(n) as (select 1 union all select n + 1 from r where n < 3)"
+        " select c.customer_id, c.income, r.n from {{ ref('int_customers') }} as c cross join r"
+    )
+    violations = check_features(rows)
+    assert {v.column for v in violations} == {"income", "n"}
+    assert {v.kind for v in violations} == {"unresolved"}
+    assert any("a recursive CTE is not traced" in v.message for v in violations)
 
 
 def test_select_star_over_an_unknown_relation_fails_closed():
     sql = 'select * from "lp"."other"."mystery_table"'
-    rows = _features(sql)
+    rows = lp.features(sql)
     (violation,) = check_features(rows)
     assert violation.kind == "unresolved"
     assert violation.column == "*"
@@ -467,10 +357,10 @@ def test_select_star_over_an_unknown_relation_fails_closed():
 
 def test_named_column_of_an_unknown_relation_fails_closed_unless_allow_listed():
     sql = 'select m.customer_id, m.score from "lp"."other"."mystery_table" as m'
-    rows = _features(sql)
-    assert _by_feature(check_features(rows)) == {"score": ["unresolved"]}
+    rows = lp.features(sql)
+    assert lp.by_feature(check_features(rows)) == {"score": ["unresolved"]}
 
-    allowed = _features(
+    allowed = lp.features(
         sql, {"score": {"leakage_allow": "vendor score, computed before the campaign"}}
     )
     assert check_features(allowed) == []
@@ -482,7 +372,7 @@ def test_named_column_of_an_unknown_relation_fails_closed_unless_allow_listed():
 
 
 def test_allow_list_needs_a_reason():
-    rows = _features(
+    rows = lp.features(
         "select customer_id, conversion as label_copy from {{ ref('int_customers') }}",
         {"label_copy": {"leakage_allow": " "}},
     )
@@ -492,7 +382,7 @@ def test_allow_list_needs_a_reason():
 
 
 def test_unknown_feature_role_is_reported_and_checked_as_a_feature():
-    rows = _features(
+    rows = lp.features(
         "select customer_id, conversion as outcome from {{ ref('int_customers') }}",
         {"outcome": {"feature_role": "tagret"}},
     )
@@ -500,8 +390,8 @@ def test_unknown_feature_role_is_reported_and_checked_as_a_feature():
 
 
 def test_python_model_upstream_is_unresolved():
-    scores = _model("ml_vendor_scores", None, {"customer_id": {}, "score": {}}, language="python")
-    rows = _features(
+    scores = lp.model("ml_vendor_scores", None, {"customer_id": {}, "score": {}}, language="python")
+    rows = lp.features(
         """
         select c.customer_id, c.income, s.score
         from {{ ref('int_customers') }} as c
@@ -511,32 +401,36 @@ def test_python_model_upstream_is_unresolved():
         None,
         scores,
     )
-    violations = check_features(rows)
-    assert _by_feature(violations) == {"score": ["unresolved"]}
-    assert "ml_vendor_scores is a python model" in violations[0].message
-    assert violations[0].path == "ml_features.score <- ml_vendor_scores.score"
+    violations = {v.column: v for v in check_features(rows)}
+    # the inner join lets the Python model's rows decide which customers exist
+    assert sorted(violations) == ["income", "score"]
+    assert "ml_vendor_scores is a python model" in violations["score"].message
+    assert violations["score"].path == "ml_features.score <- ml_vendor_scores.score"
+    assert violations["income"].path == (
+        "ml_features.income <- (filter) ml_vendor_scores.customer_id"
+    )
 
 
 def test_select_star_over_a_python_model_fails_closed():
-    scores = _model("ml_vendor_scores", None, {"customer_id": {}, "score": {}}, language="python")
-    rows = _features("select * from {{ ref('ml_vendor_scores') }}", None, scores)
-    kinds = _by_feature(check_features(rows))
+    scores = lp.model("ml_vendor_scores", None, {"customer_id": {}, "score": {}}, language="python")
+    rows = lp.features("select * from {{ ref('ml_vendor_scores') }}", None, scores)
+    kinds = lp.by_feature(check_features(rows))
     # declared columns are listed, but a Python model's declaration is not a contract
     assert kinds == {"score": ["unresolved"], "*": ["unresolved"]}
 
 
 def test_feature_table_that_is_a_python_model_is_unresolved():
-    project = _project(None, {"score": {}}, language="python")
+    project = lp.project(None, {"score": {}}, language="python")
     rows = trace_model(project, "ml_features")
     assert {v.column for v in check_features(rows)} == {"score", "*"}
 
 
 def test_union_reaches_both_branches():
-    other = _model(
+    other = lp.model(
         "stg_partner_customers",
         "select 1::bigint as customer_id, 10.0 as income, 0 as conversion",
     )
-    rows = _features(
+    rows = lp.features(
         """
         with
 
@@ -560,31 +454,31 @@ def test_union_reaches_both_branches():
         None,
         other,
     )
-    assert _reached(rows, "income") == {"marketing.customers.Income"}
-    assert _reached(rows, "label") == {
+    assert lp.reached(rows, "income") == {"marketing.customers.Income"}
+    assert lp.reached(rows, "label") == {
         "marketing.customers.Conversion",
         "marketing.customers.AdSpend",
     }
-    assert _by_feature(check_features(rows)) == {"label": ["leak"]}
+    assert lp.by_feature(check_features(rows)) == {"label": ["leak"]}
 
 
 def test_union_positions_not_names():
-    rows = _features(
+    rows = lp.features(
         """
         select customer_id, income as amount from {{ ref('int_customers') }}
         union all
         select customer_id, conversion_rate from {{ ref('int_customers') }}
         """
     )
-    assert _reached(rows, "amount") == {
+    assert lp.reached(rows, "amount") == {
         "marketing.customers.Income",
         "marketing.customers.ConversionRate",
     }
-    assert _by_feature(check_features(rows)) == {"amount": ["leak"]}
+    assert lp.by_feature(check_features(rows)) == {"amount": ["leak"]}
 
 
 def test_join_with_aliases_and_table_star():
-    rows = _features(
+    rows = lp.features(
         """
         select
             a.*,
@@ -594,8 +488,8 @@ def test_join_with_aliases_and_table_star():
             on a.customer_id = b.customer_id + 1
         """
     )
-    assert _reached(rows, "income") == {"marketing.customers.Income"}
-    assert _reached(rows, "peer_spend") == {"marketing.customers.AdSpend"}
+    assert lp.reached(rows, "income") == {"marketing.customers.Income"}
+    assert lp.reached(rows, "peer_spend") == {"marketing.customers.AdSpend"}
     (path,) = [r.path for r in rows if r.feature == "peer_spend" and r.dependency == "value"]
     assert (
         path
@@ -605,7 +499,7 @@ def test_join_with_aliases_and_table_star():
 
 
 def test_ambiguous_unqualified_column_fails_closed():
-    rows = _features(
+    rows = lp.features(
         """
         select a.customer_id, income
         from {{ ref('int_customers') }} as a
@@ -619,13 +513,13 @@ def test_ambiguous_unqualified_column_fails_closed():
 
 
 def test_sql_sqlglot_cannot_parse_fails_closed():
-    rows = _features("select customer_id, (income from {{ ref('int_customers') }}")
+    rows = lp.features("select customer_id, (income from {{ ref('int_customers') }}")
     assert {v.column for v in check_features(rows)} == {"*"}
     assert "sqlglot cannot parse ml_features" in check_features(rows)[0].message
 
 
 def test_undeclared_source_column_is_unresolved():
-    rows = _features(
+    rows = lp.features(
         "with s as (select * from {{ source('marketing', 'customers') }})"
         ' select "CustomerID" as customer_id, "Secret" as secret from s'
     )
@@ -635,15 +529,15 @@ def test_undeclared_source_column_is_unresolved():
 
 
 def test_contracted_model_declaration_closes_a_star():
-    contracted = _model(
+    contracted = lp.model(
         "int_contracted",
         'select * from "lp"."other"."mystery_table"',
         {"customer_id": {}, "income": {}},
         contract=True,
     )
-    rows = _features("select * from {{ ref('int_contracted') }}", None, contracted)
+    rows = lp.features("select * from {{ ref('int_contracted') }}", None, contracted)
     assert sorted({r.feature for r in rows}) == ["customer_id", "income"]  # no '*' row
-    assert _by_feature(check_features(rows)) == {"income": ["unresolved"]}
+    assert lp.by_feature(check_features(rows)) == {"income": ["unresolved"]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -651,7 +545,7 @@ def test_contracted_model_declaration_closes_a_star():
 
 
 def test_lineage_table_one_row_per_feature_and_source_column():
-    rows = _features(
+    rows = lp.features(
         """
         select
             customer_id,
@@ -683,7 +577,7 @@ def test_lineage_table_one_row_per_feature_and_source_column():
 
 
 def test_assert_no_leaks_raises_with_one_line_per_violation():
-    rows = _features(
+    rows = lp.features(
         "select customer_id, conversion as a, conversion_rate as b from {{ ref('int_customers') }}"
     )
     violations = check_features(rows)
@@ -697,7 +591,7 @@ def test_assert_no_leaks_raises_with_one_line_per_violation():
 
 
 def test_compiled_sql_from_target_reads_the_compiled_files(tmp_path: Path):
-    project = _project("select customer_id, income from {{ ref('int_customers') }}")
+    project = lp.project("select customer_id, income from {{ ref('int_customers') }}")
     manifest = {
         "nodes": {
             "model.lp.ml_features": {
@@ -724,7 +618,7 @@ def test_compiled_sql_from_target_reads_the_compiled_files(tmp_path: Path):
 
 
 def test_correlated_subquery_target_encoding_is_caught():
-    rows = _features(
+    rows = lp.features(
         """
         select
             c.customer_id,
@@ -736,28 +630,30 @@ def test_correlated_subquery_target_encoding_is_caught():
         from {{ ref('int_customers') }} as c
         """
     )
-    assert "marketing.customers.Conversion" in _reached(rows, "channel_rate")
-    assert _by_feature(check_features(rows)) == {"channel_rate": ["leak"]}
+    assert "marketing.customers.Conversion" in lp.reached(rows, "channel_rate")
+    assert lp.by_feature(check_features(rows)) == {"channel_rate": ["leak"]}
 
 
-def test_except_right_side_only_filters():
-    rows = _features(
+def test_except_right_side_decides_the_rows():
+    rows = lp.features(
         """
         select customer_id, income from {{ ref('int_customers') }}
         except
         select customer_id, conversion_rate from {{ ref('int_customers') }}
         """
     )
-    assert _reached(rows, "income") == {"marketing.customers.Income"}
-    assert "marketing.customers.ConversionRate" in _reached(rows, "income", "filter")
-    assert check_features(rows) == []
+    assert lp.reached(rows, "income") == {"marketing.customers.Income"}
+    assert "marketing.customers.ConversionRate" in lp.reached(rows, "income", "filter")
+    assert lp.by_feature(check_features(rows)) == {"income": ["leak"]}
 
 
 def test_relation_names_match_as_written_not_by_bare_name():
-    rows = _features('select s.customer_id, s.income from "elsewhere"."main"."stg_customers" as s')
-    assert _by_feature(check_features(rows)) == {"income": ["unresolved"]}
-    rows = _features("select s.customer_id, s.income from main.stg_customers as s")
-    assert _reached(rows, "income") == {"marketing.customers.Income"}
+    rows = lp.features(
+        'select s.customer_id, s.income from "elsewhere"."main"."stg_customers" as s'
+    )
+    assert lp.by_feature(check_features(rows)) == {"income": ["unresolved"]}
+    rows = lp.features("select s.customer_id, s.income from main.stg_customers as s")
+    assert lp.reached(rows, "income") == {"marketing.customers.Income"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -772,51 +668,97 @@ def compiled_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.dbt
-def test_real_project_int_customers_imputed(compiled_project: Path):
+def test_real_project_prepared_rows(compiled_project: Path):
     started = time.perf_counter()
     project = load_target(compiled_project)
-    rows = trace_model(project, "int_customers_imputed") + trace_model(
-        project, "int_accounts_split"
+    rows = trace_model(project, "int_marketing__prepared") + trace_model(
+        project, "int_b2b__prepared"
     )
     elapsed = time.perf_counter() - started
     assert elapsed < 5, f"lineage of two models took {elapsed:.1f}s"
 
-    assert "marketing.customers.ClickThroughRate" in _reached(rows, "click_through_rate")
-    assert "marketing.customers.ClickThroughRate" in _reached(rows, "is_click_through_rate_imputed")
-    assert _reached(rows, "conversion") == {"marketing.customers.Conversion"}
-    assert _reached(rows, "conversion_rate") == {"marketing.customers.ConversionRate"}
-    assert _reached(rows, "ad_spend_capped") == {
-        "marketing.customers.AdSpend",
-        "marketing.customers_scoring.AdSpend",
+    assert "marketing.customers.ClickThroughRate" in lp.reached(rows, "click_through_rate")
+    assert "marketing.customers.ClickThroughRate" in lp.reached(
+        rows, "is_click_through_rate_imputed"
+    )
+    assert lp.reached(rows, "conversion") == {"marketing.customers.Conversion"}
+    assert lp.reached(rows, "conversion_rate") == {"marketing.customers.ConversionRate"}
+    # one source per use case: the labelled file and the scoring batch are both its rows
+    assert lp.reached(rows, "ad_spend_capped") == {"marketing.customers.AdSpend"}
+    # the stratified split is computed from the target (partition by conversion); it is a
+    # declared mechanism, so lineage stops there, and the imputation medians (from split = 'train'
+    # rows) reach it through a filter
+    assert "marketing.customers.Conversion" not in lp.reached(rows, "click_through_rate", "filter")
+    assert "through declared mechanism int_marketing__prepared.split" in {
+        str(r.reason).split(":")[0]
+        for r in _table_rows(rows, "int_marketing__prepared", "click_through_rate")
     }
-    # the stratified split is computed from the target (partition by conversion)
-    assert "marketing.customers.Conversion" in _reached(rows, "split")
-    # imputation medians come from split = 'train' rows: a filter, not value lineage
-    assert "marketing.customers.Conversion" in _reached(rows, "click_through_rate", "filter")
-    assert "b2b.accounts.response_flag" in _reached(rows, "split")
+    split_rows = _table_rows(rows, "int_b2b__prepared", "split")
+    assert {r.status for r in split_rows} == {"clean"}
+    assert any(
+        str(r.reason).startswith("through declared mechanism int_b2b__prepared.split")
+        for r in split_rows
+    )
 
     (path,) = [
         r.path
         for r in rows
         if r.feature == "conversion"
-        and r.model == "int_customers_imputed"
+        and r.model == "int_marketing__prepared"
         and r.dependency == "value"
     ]
     assert path == (
-        "int_customers_imputed.conversion <- int_customers_split.conversion"
-        " <- stg_marketing__customers.conversion"
-        " <- base_marketing__customers_validated.conversion"
+        "int_marketing__prepared.conversion <- stg_marketing__rows.conversion"
+        " <- base_marketing__validated.conversion"
         " <- source marketing.customers.Conversion"
     )
     leaks = {(v.model, v.column, v.leakage_role) for v in check_features(rows)}
-    # an intermediate model is not a feature table: its target and split columns are undeclared
-    assert leaks >= {
-        ("int_customers_imputed", "conversion", "target"),
-        ("int_customers_imputed", "conversion_rate", "target_derived"),
-        ("int_customers_imputed", "split", "target"),
-        ("int_accounts_split", "response_flag", "target"),
-        ("int_accounts_split", "split", "target"),
+    # an intermediate model is not a feature table: its target columns are undeclared
+    assert leaks == {
+        ("int_marketing__prepared", "conversion", "target"),
+        ("int_marketing__prepared", "conversion_rate", "target_derived"),
+        ("int_marketing__prepared", "is_labelled", "target"),
+        ("int_b2b__prepared", "response_flag", "target"),
+        ("int_b2b__prepared", "is_labelled", "target"),
     }
-    honest = {"click_through_rate", "pages_per_visit", "ad_spend_capped", "income", "region"}
-    assert not {column for _, column, _ in leaks} & honest
     assert not any(r.unresolved for r in rows)
+
+
+def _table_rows(rows, model: str, feature: str) -> list:
+    table = lineage_table(rows)
+    return list(table[(table.model == model) & (table.feature == feature)].itertuples())
+
+
+@pytest.mark.dbt
+def test_real_feature_tables_pass_with_their_declared_mechanisms(compiled_project: Path):
+    project = load_target(compiled_project)
+    table = guard_table(project, ["ml_marketing_features", "ml_b2b_features"])
+    assert table[table.status.isin(["leak", "unresolved"])].empty
+    features = table[table.feature_role == "feature"]
+    assert features.groupby("model").feature.nunique().to_dict() == {
+        "ml_b2b_features": 13,
+        "ml_marketing_features": 38,
+    }
+    assert set(features.status) == {"clean", "allowed"}
+    assert set(features.loc[features.status == "allowed", "feature"]) == {
+        "channel_conversion_rate_oof"
+    }
+    # every marketing feature's rows pass the quarantine filter, the duplicate collapse and the
+    # split; the stops are recorded with their reasons
+    income = features[(features.model == "ml_marketing_features") & (features.feature == "income")]
+    stops = sorted(r.split(":")[0] for r in income.reason.dropna())
+    assert stops == [
+        "through declared mechanism base_marketing__validated.quarantine_reasons",
+        "through declared row mechanism base_marketing__validated rows",
+    ]
+    # an imputed feature also passes the split: its medians come from training rows
+    imputed = features[
+        (features.model == "ml_marketing_features") & (features.feature == "click_through_rate")
+    ]
+    assert "through declared mechanism int_marketing__prepared.split" in {
+        r.split(":")[0] for r in imputed.reason.dropna()
+    }
+    oof = features[features.feature == "channel_conversion_rate_oof"]
+    assert "through declared mechanism int_marketing__prepared.cv_fold" in set(
+        oof.reason.str.split(":").str[0]
+    )

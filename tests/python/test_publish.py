@@ -648,7 +648,9 @@ def dbt_commands(
     assert narrowed.ok, narrowed.output[-3000:]
     stages["narrowed"] = snapshot(work, root / "narrowed")
 
-    compiled = run_dbt(["compile", "--select", "stg_use_case_preflight"], work, raw_dir=demo_raw_dir)
+    compiled = run_dbt(
+        ["compile", "--select", "stg_use_case_preflight"], work, raw_dir=demo_raw_dir
+    )
     assert compiled.ok, compiled.output[-3000:]
     stages["compiled"] = snapshot(work, root / "compiled")
     return stages
