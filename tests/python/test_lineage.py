@@ -689,14 +689,14 @@ def test_real_project_prepared_rows(compiled_project: Path):
     # declared mechanism, so lineage stops there, and the imputation medians (from split = 'train'
     # rows) reach it through a filter
     assert "marketing.customers.Conversion" not in lp.reached(rows, "click_through_rate", "filter")
-    assert "through declared mechanism int_marketing__prepared.split" in {
+    assert "through declared mechanism int_marketing__split.split" in {
         str(r.reason).split(":")[0]
         for r in _table_rows(rows, "int_marketing__prepared", "click_through_rate")
     }
     split_rows = _table_rows(rows, "int_b2b__prepared", "split")
     assert {r.status for r in split_rows} == {"clean"}
     assert any(
-        str(r.reason).startswith("through declared mechanism int_b2b__prepared.split")
+        str(r.reason).startswith("through declared mechanism int_b2b__split.split")
         for r in split_rows
     )
 
@@ -755,10 +755,10 @@ def test_real_feature_tables_pass_with_their_declared_mechanisms(compiled_projec
     imputed = features[
         (features.model == "ml_marketing_features") & (features.feature == "click_through_rate")
     ]
-    assert "through declared mechanism int_marketing__prepared.split" in {
+    assert "through declared mechanism int_marketing__split.split" in {
         r.split(":")[0] for r in imputed.reason.dropna()
     }
     oof = features[features.feature == "channel_conversion_rate_oof"]
-    assert "through declared mechanism int_marketing__prepared.cv_fold" in set(
+    assert "through declared mechanism int_marketing__split.cv_fold" in set(
         oof.reason.str.split(":").str[0]
     )
