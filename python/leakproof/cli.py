@@ -137,7 +137,7 @@ def _add_report_parser(subparsers: argparse._SubParsersAction) -> None:
         help="write PNG charts and a self-contained HTML report from the serving copy",
         description=(
             "Reads the serving copy read-only and writes the charts (calibration, lift and gain, "
-            "threshold sweep, channel x platform heatmap, PSI, B2B budget curve, policy "
+            "threshold sweep, what-if arms, PSI, targeting budget curve, policy "
             "evaluation) as PNGs and one self-contained HTML page (report.html)."
         ),
     )

@@ -13,6 +13,7 @@ import codecs
 import csv
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from leakproof.declarations._model import BLOCKED_ROLES, Declaration
@@ -92,8 +93,12 @@ def preflight(
         )
         return pd.DataFrame(rows, columns=COLUMNS)
     for relative, declaration, role, path in files:
-        for status, message in check_file(declaration, role, path, raw_format):
+        checked = check_file(declaration, role, path, raw_format)
+        for status, message in checked:
             rows.append(_row(declaration.name, relative, f"{role}_file", status, message))
+        if role == "labelled" and all(status == "ok" for status, _ in checked):
+            for message in _label_problems(declaration, path, raw_format):
+                rows.append(_row(declaration.name, relative, "target_labels", "problem", message))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -213,6 +218,38 @@ def _header_problems(
             problems.append(
                 f"{where} is missing declared column(s) {', '.join(missing)}.{renamed} "
                 f"The file has: {', '.join(names)}."
+            )
+    return problems
+
+
+def _label_problems(declaration: Declaration, path: Path, raw_format: str) -> list[str]:
+    """The declared positive and negative labels must occur in the target column."""
+    table = declaration.table
+    target = declaration.column(declaration.target)
+    quoted = "'" + str(path).replace("'", "''") + "'"
+    if table.file_format(raw_format) == "parquet":
+        reader = f"read_parquet({quoted})"
+    else:
+        q = table.quote.replace("'", "''")
+        d = table.delimiter.replace("'", "''")
+        reader = (
+            f"read_csv({quoted}, header = true, all_varchar = true, delim = '{d}', "
+            f"quote = '{q}', escape = '{q}', encoding = '{table.encoding}', ignore_errors = true)"
+        )
+    column = '"' + target.name.replace('"', '""') + '"'
+    found = {
+        str(value).strip().lower()
+        for (value,) in duckdb.sql(
+            f"select distinct cast({column} as varchar) from {reader} where {column} is not null"
+        ).fetchall()
+    }
+    problems = []
+    for kind, labels in (("positive", declaration.positive), ("negative", declaration.negative)):
+        absent = [label for label in labels if label.lower() not in found]
+        if absent:
+            problems.append(
+                f"{declaration.path}: use_case.target.{kind}: label(s) {absent} never occur in "
+                f"{target.name} of {path} (it has {sorted(found)[:10]})"
             )
     return problems
 
