@@ -35,6 +35,8 @@ from typing import Any
 import joblib
 import pandas as pd
 
+from leakproof.exceptions import LeakproofError
+
 MODEL_FILE = "model.joblib"
 BOOSTER_FILE = "model.json"
 METADATA_FILE = "metadata.json"
@@ -96,7 +98,7 @@ REGISTRY_COLUMNS = (
 )
 
 
-class ArtifactIntegrityError(RuntimeError):
+class ArtifactIntegrityError(LeakproofError):
     """A model artifact does not match what was registered for it; it is not loaded."""
 
     def __init__(

@@ -28,6 +28,8 @@ from typing import Any
 
 import duckdb
 
+from leakproof.exceptions import LeakproofError
+
 BI_SCHEMAS: tuple[str, ...] = ("marts", "features", "ml", "reference")
 # dbt internals that live in a BI schema but are not for BI: the Python training output (BI reads
 # the contracted ml_model_registry that wraps it).
@@ -83,7 +85,7 @@ REFUSALS: dict[str, str] = {
 }
 
 
-class PublishError(RuntimeError):
+class PublishError(LeakproofError):
     """Publishing was refused or the copy failed verification; the serving copy is unchanged."""
 
 

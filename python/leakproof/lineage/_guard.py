@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from leakproof.exceptions import LeakproofError
 from leakproof.lineage._compile_time import compile_time_queries
 from leakproof.lineage._paths import VALUE, Declared, column_hits, column_reach
 from leakproof.lineage._project import (
@@ -47,7 +48,7 @@ TABLE_COLUMNS = [
 ]
 
 
-class LeakageError(Exception):
+class LeakageError(LeakproofError):
     """Feature columns reach a target, target-derived or post-outcome column, or are untraceable."""
 
     def __init__(self, violations: Iterable[Violation]) -> None:
