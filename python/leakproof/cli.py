@@ -263,6 +263,36 @@ def _use_case_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _add_figures_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "figures",
+        help="regenerate the README's figures from a serving copy",
+        description=(
+            "Replaces every block between <!-- figures:NAME --> and <!-- /figures:NAME --> in "
+            "the README with NAME rendered from the serving copy (leakproof.figures). With "
+            "--check, changes nothing and exits 1 when a block is stale."
+        ),
+    )
+    parser.add_argument("--serving", default="warehouse/serving.duckdb", type=Path)
+    parser.add_argument("--readme", default="README.md", type=Path)
+    parser.add_argument("--check", action="store_true", help="report stale blocks, change nothing")
+    parser.set_defaults(handler=_figures)
+
+
+def _figures(args: argparse.Namespace) -> int:
+    from leakproof.figures import render, stale, update
+
+    rendered = render(args.serving)
+    if args.check:
+        names = stale(args.readme, rendered)
+        for name in names:
+            print(f"stale: figures block {name}", file=sys.stderr)
+        return 1 if names else 0
+    for name in update(args.readme, rendered):
+        print(f"updated: figures block {name}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="leakproof",
@@ -276,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report_parser(subparsers)
     _add_bench_parser(subparsers)
     _add_use_case_parser(subparsers)
+    _add_figures_parser(subparsers)
     return parser
 
 
