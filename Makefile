@@ -13,7 +13,7 @@ SERVING    := warehouse/serving.duckdb
 DUCKDB14   := .venv-duckdb14/bin/python
 REPORT_DIR := reports
 
-.PHONY: help install data build publish report run test bench lint format clean
+.PHONY: help install data build publish report run test bench figures lint format clean
 # Steps run in the order listed: publish must never start before build has succeeded.
 .NOTPARALLEL:
 
@@ -58,6 +58,10 @@ test: $(STAMP) $(DUCKDB14) ## lint, pytest, and a dbt build on a small generated
 
 bench: $(STAMP) ## benchmark the pipeline at 48K, 1M and 5M customers (SIZES=... to change)
 	$(BIN)/leakproof bench --sizes $(or $(SIZES),48000,1000000,5000000) --out bench
+
+figures: $(STAMP) ## regenerate the README's figures from the demo build and the bring-your-own-data example
+	scripts/byod_example.sh build/byod
+	$(BIN)/leakproof figures --serving $(SERVING) --example-serving build/byod/serving.duckdb
 
 lint: $(STAMP) ## ruff + sqlfluff
 	$(BIN)/ruff check python tests/python models

@@ -274,6 +274,11 @@ def _add_figures_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--serving", default="warehouse/serving.duckdb", type=Path)
+    parser.add_argument(
+        "--example-serving",
+        type=Path,
+        help="the serving copy of scripts/byod_example.sh (the example-* blocks)",
+    )
     parser.add_argument("--readme", default="README.md", type=Path)
     parser.add_argument("--check", action="store_true", help="report stale blocks, change nothing")
     parser.set_defaults(handler=_figures)
@@ -282,7 +287,7 @@ def _add_figures_parser(subparsers: argparse._SubParsersAction) -> None:
 def _figures(args: argparse.Namespace) -> int:
     from leakproof.figures import render, stale, update
 
-    rendered = render(args.serving)
+    rendered = render(args.serving, args.example_serving)
     if args.check:
         names = stale(args.readme, rendered)
         for name in names:

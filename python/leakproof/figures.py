@@ -26,15 +26,17 @@ MARKER = re.compile(
 
 @dataclass(frozen=True)
 class Block:
-    """A README block: the query over the serving copy and how its rows are written."""
+    """A README block: the query over a serving copy and how its rows are written. `source` is
+    'demo' (the default build) or 'example' (scripts/byod_example.sh's build)."""
 
     sql: str
     render: Callable[[pd.DataFrame], str]
+    source: str = "demo"
 
 
 def _fixed_width(frame: pd.DataFrame) -> str:
     """A plain-text table in a code block, as a SQL client prints it."""
-    text = frame.astype(object).where(frame.notna(), None).to_string(index=False, na_rep="NULL")
+    text = frame.astype(object).where(frame.notna(), "NULL").to_string(index=False)
     return f"```\n{text}\n```\n"
 
 
@@ -232,15 +234,68 @@ BLOCKS: dict[str, Block] = {
         "select * from marts.fct_source_row_accounting order by use_case, source_file",
         _accounting,
     ),
+    "example-accounting": Block(
+        "select * from marts.fct_source_row_accounting order by use_case, source_file",
+        _accounting,
+        source="example",
+    ),
+    "example-dimensions": Block(
+        """
+        select
+            dimension,
+            dimension_value,
+            labelled_rows,
+            round(100 * positive_rate, 1) as rate_pct,
+            round(rate_relative_to_overall, 2) as vs_overall,
+            positive_rate_rank as rank,
+            is_gap_to_best_significant as gap_significant
+        from marts.fct_dimension_performance
+        where dimension in ('poutcome', 'contact')
+        order by dimension, positive_rate_rank
+        """,
+        _fixed_width,
+        source="example",
+    ),
+    "example-models": Block(
+        """
+        select
+            registry.use_case,
+            registry.algorithm,
+            registry.imbalance_treatment,
+            registry.cv_auc_mean,
+            test.auc as test_auc,
+            train.auc as train_auc,
+            test.lift_top_10,
+            test.calibration_slope
+        from ml.ml_model_registry as registry
+        inner join ml.ml_evaluation_summary as test
+            on registry.model_id = test.model_id and test.split = 'test'
+        inner join ml.ml_evaluation_summary as train
+            on registry.model_id = train.model_id and train.split = 'train'
+        where registry.role = 'primary'
+        """,
+        _models,
+        source="example",
+    ),
 }
 
 
-def render(serving: Path) -> dict[str, str]:
-    """Every block rendered from the serving copy (read-only, one connection)."""
+def render(serving: Path, example: Path | None = None) -> dict[str, str]:
+    """Every block rendered from its serving copy (read-only, one connection each); the example
+    blocks only when `example` is given."""
+    out = _render(serving, "demo")
+    if example is not None:
+        out.update(_render(example, "example"))
+    return out
+
+
+def _render(serving: Path, source: str) -> dict[str, str]:
     connection = duckdb.connect(str(serving), read_only=True)
     try:
         out = {}
         for name, block in BLOCKS.items():
+            if block.source != source:
+                continue
             try:
                 frame = connection.execute(block.sql).df()
             except duckdb.CatalogException as error:
@@ -260,8 +315,10 @@ def update(readme: Path, rendered: dict[str, str]) -> list[str]:
 
     def replace(match: re.Match) -> str:
         name = match.group("name")
-        if name not in rendered:
+        if name not in BLOCKS:
             raise KeyError(f"{readme}: unknown figures block {name!r}")
+        if name not in rendered:  # an example block without the example's serving copy
+            return match.group(0)
         if match.group("body") != rendered[name]:
             changed.append(name)
         return match.group(1) + rendered[name] + match.group(4)
@@ -278,7 +335,7 @@ def stale(readme: Path, rendered: dict[str, str]) -> list[str]:
     return [
         match.group("name")
         for match in MARKER.finditer(text)
-        if rendered.get(match.group("name")) != match.group("body")
+        if match.group("name") in rendered and rendered[match.group("name")] != match.group("body")
     ]
 
 
