@@ -123,11 +123,32 @@
 
 {#- A select of a use case's segment values: (segment_type, segment_value, segment_order). -#}
 {% macro leakproof_segment_values(use_case) -%}
+    {%- if not execute -%}
+    select 'x' as segment_type, 'x' as segment_value, 1 as segment_order
+    {%- else -%}
     {%- set rows = [] -%}
     {%- for segment, rule in use_case.segments.items() -%}
         {%- for label in band_labels(rule.bands) -%}
             {%- do rows.append("('" ~ segment ~ "', '" ~ label | replace("'", "''") ~ "', " ~ loop.index ~ ")") -%}
         {%- endfor -%}
     {%- endfor -%}
-    select * from (values {{ rows | join(', ') }}) as known (segment_type, segment_value, segment_order)
+    select * from (values
+        {{ rows | join(',\n        ') }}
+    ) as known (segment_type, segment_value, segment_order)
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- A select of `values` (text) as one column named `column`; empty (with the column) when there
+    are none. -#}
+{% macro leakproof_value_rows(column, values) -%}
+    {%- if values -%}
+    select * from (values
+        {%- for value in values %}
+        ('{{ value | replace("'", "''") }}'){{ "," if not loop.last }}
+        {%- endfor %}
+    ) as known ({{ column }})
+    {%- else -%}
+    select cast(null as varchar) as {{ column }} where false
+    {%- endif -%}
 {%- endmacro %}

@@ -247,3 +247,62 @@
     {%- endfor -%}
     {{ return(gates) }}
 {%- endmacro %}
+
+
+{#- The turned-on use cases whose declaration has `key` (e.g. 'treatments', 'segments'); at parse
+    time every one, so dbt records the refs of all. -#}
+{% macro leakproof_use_cases_with(key) -%}
+    {%- set names = [] -%}
+    {%- for name in leakproof_use_cases() if not execute or leakproof_use_case(name)[key] -%}
+        {%- do names.append(name) -%}
+    {%- endfor -%}
+    {{ return(names) }}
+{%- endmacro %}
+
+
+{#- The declared budget reallocations: one {use_case, dimension, share} per dimension a use case
+    with spend reallocates across. -#}
+{% macro leakproof_reallocations() -%}
+    {%- set rows = [] -%}
+    {%- for name in leakproof_use_cases() if execute -%}
+        {%- set use_case = leakproof_use_case(name) -%}
+        {%- for dimension in (use_case.reallocate if use_case.spend else []) -%}
+            {%- do rows.append({'use_case': name, 'dimension': dimension, 'share': use_case.reallocation_share}) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(rows) }}
+{%- endmacro %}
+
+
+{#- The period of a row of a use case split by time (its time column, as text), else '(all)': an
+    expression over the relation alias `relation`. -#}
+{% macro leakproof_period(name, relation) -%}
+    {%- set split = leakproof_use_case(name).split if execute else {'method': none} -%}
+    {%- if split.method == 'time' -%}
+        cast({{ relation }}.{{ split.column }} as varchar)
+    {%- else -%}
+        '(all)'
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The contact budget of every turned-on use case: {name: {rows, share}} from its declared
+    targeting (default var contact_budget_share). -#}
+{% macro leakproof_contact_budgets() -%}
+    {%- set budgets = {} -%}
+    {%- for name in leakproof_use_cases() if execute -%}
+        {%- set targeting = leakproof_use_case(name).targeting -%}
+        {%- do budgets.update({name: {
+            'rows': targeting.get('budget_rows'),
+            'share': targeting.get('budget_share', var('contact_budget_share', 0.2)),
+        }}) -%}
+    {%- endfor -%}
+    {{ return(budgets) }}
+{%- endmacro %}
+
+
+{#- The time column of a use case split by time, else none. -#}
+{% macro leakproof_time_column(name) -%}
+    {%- set split = leakproof_use_case(name).split if execute else {'method': none} -%}
+    {{ return(split.column if split.method == 'time' else none) }}
+{%- endmacro %}

@@ -5,10 +5,12 @@
 with
 
 {% for use_case_name in leakproof_use_cases() -%}
-{%- set use_case = leakproof_use_case(use_case_name) if execute else none -%}
+{%- set use_case = leakproof_use_case(use_case_name) if execute else {} -%}
+{%- set target = use_case.target if execute else 'null' -%}
+{%- set features = ref('ml_' ~ use_case_name ~ '_features') -%}
 {{ use_case_name }}__features as (
 
-    select * from {{ ref('ml_' ~ use_case_name ~ '_features') }}
+    select * from {{ features }}
 
 ),
 
@@ -16,19 +18,19 @@ with
 
     select
         '{{ use_case_name }}' as use_case,
-        '{{ use_case.file if execute else "" }}' as declaration,
-        '{{ (use_case.target if execute else "") }}' as target,
-        '{{ (use_case.positive | join(", ") if execute else "") | replace("'", "''") }}' as positive_labels,
-        '{{ (use_case.grain | join(", ") if execute else "") }}' as grain,
-        '{{ (use_case.split.method if execute else "") }}' as split_method,
-        '{{ (use_case.treatments | join(" + ") if execute else "") }}' as treatments,
-        '{{ ref("ml_" ~ use_case_name ~ "_features") }}' as feature_relation,
+        {{ leakproof_text(use_case.file) }} as declaration,
+        {{ leakproof_text(use_case.target) }} as target_column,
+        {{ leakproof_text(use_case.positive) }} as positive_labels,
+        {{ leakproof_text(use_case.grain) }} as grain,
+        {{ leakproof_text(use_case.split.method if execute else none) }} as split_method,
+        {{ leakproof_text(use_case.treatments, ' + ') }} as treatments,
+        '{{ features }}' as feature_relation,
         '{{ ref("int_" ~ use_case_name ~ "__prepared") }}' as prepared_relation,
         count(*) filter (where split = 'train') as train_rows,
         count(*) filter (where split = 'test') as test_rows,
         count(*) filter (where split = 'score') as score_rows,
-        count(*) filter (where split = 'train' and {{ use_case.target if execute else 'null' }} = 1) as train_positives,
-        count(*) filter (where split = 'test' and {{ use_case.target if execute else 'null' }} = 1) as test_positives
+        count(*) filter (where split = 'train' and {{ target }} = 1) as train_positives,
+        count(*) filter (where split = 'test' and {{ target }} = 1) as test_positives
     from {{ use_case_name }}__features
 
 ),

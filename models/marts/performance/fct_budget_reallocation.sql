@@ -1,12 +1,6 @@
 {%- set interval_label = '95%' if var('interval_z') == 1.959963984540054
     else 'z = ' ~ var('interval_z') -%}
-{%- set reallocations = [] -%}
-{%- for use_case_name in leakproof_use_cases() if execute -%}
-    {%- set use_case = leakproof_use_case(use_case_name) -%}
-    {%- if use_case.spend and use_case.reallocate -%}
-        {%- do reallocations.append({'use_case': use_case_name, 'dimensions': use_case.reallocate, 'share': use_case.reallocation_share}) -%}
-    {%- endif -%}
-{%- endfor -%}
+{%- set reallocations = leakproof_reallocations() -%}
 -- One row per use case that declares spend x dimension it reallocates across (the marketing
 -- document's channel, platform and tool): the budget recommendation derived from the data - move
 -- the declared reallocation_share of the worst cell's spend to the best cell (both among cells
@@ -27,6 +21,23 @@ performance as (
 
 ),
 
+reallocated as (
+    {%- for reallocation in reallocations %}
+    select
+        '{{ reallocation.use_case }}' as use_case,
+        '{{ reallocation.dimension }}' as dimension,
+        cast({{ reallocation.share }} as double) as reallocation_share
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+    {%- if not reallocations %}
+    select
+        cast(null as varchar) as use_case,
+        cast(null as varchar) as dimension,
+        cast(null as double) as reallocation_share
+    where false
+    {%- endif %}
+),
+
 cells as (
 
     select
@@ -34,10 +45,10 @@ cells as (
         performance.dimension,
         performance.dimension_value as category_value,
         performance.labelled_rows,
-        performance.positives as positives,
-        performance.positive_rate as positive_rate,
-        performance.positive_rate_ci_lower as positive_rate_ci_lower,
-        performance.positive_rate_ci_upper as positive_rate_ci_upper,
+        performance.positives,
+        performance.positive_rate,
+        performance.positive_rate_ci_lower,
+        performance.positive_rate_ci_upper,
         performance.total_spend,
         performance.is_below_min_sample,
         performance.is_best,
@@ -50,25 +61,7 @@ cells as (
             partition by performance.use_case, performance.dimension
         ) as dimension_positives
     from performance
-    inner join (
-        {%- for reallocation in reallocations %}
-        {%- set outer = loop %}
-        {%- for dimension in reallocation.dimensions %}
-        select
-            '{{ reallocation.use_case }}' as use_case,
-            '{{ dimension }}' as dimension,
-            cast({{ reallocation.share }} as double) as reallocation_share
-        {% if not (outer.last and loop.last) %}union all{% endif %}
-        {%- endfor %}
-        {%- endfor %}
-        {%- if not reallocations %}
-        select
-            cast(null as varchar) as use_case,
-            cast(null as varchar) as dimension,
-            cast(null as double) as reallocation_share
-        where false
-        {%- endif %}
-    ) as reallocated
+    inner join reallocated
         on
             performance.use_case = reallocated.use_case
             and performance.dimension = reallocated.dimension

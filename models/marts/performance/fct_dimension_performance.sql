@@ -53,7 +53,11 @@ with
 {{ group_performance(
     use_case_name ~ '__performance',
     use_case_name ~ '__by_dimension',
-    dimensions=[{'name': 'dimension', 'columns': ['dimension', 'dimension_value'], 'values': use_case_name ~ '__known_values'}],
+    dimensions=[{
+        'name': 'dimension',
+        'columns': ['dimension', 'dimension_value'],
+        'values': use_case_name ~ '__known_values',
+    }],
     event_column='positive',
     spend_column='spend' if spend else none,
     partition_by=['dimension']
@@ -61,7 +65,12 @@ with
 
 {{ use_case_name }}__rated as (
 
-    {{ leakproof_rate_columns(use_case_name, use_case_name ~ '__performance', use_case_name ~ '__known', spend) }}
+    {{ leakproof_rate_columns(
+        use_case_name,
+        use_case_name ~ '__performance',
+        use_case_name ~ '__known',
+        spend
+    ) }}
 
 ),
 

@@ -4,18 +4,14 @@
 -- grids. Shares, the overall rate and the rank are within segment_type x dimension (every row
 -- counts once there); rate_relative_to_segment and rank_within_segment compare a cell with its own
 -- segment ("what works for high-income customers?").
-{%- set use_cases = [] -%}
-{%- for use_case_name in leakproof_use_cases() -%}
-    {%- if not execute or leakproof_use_case(use_case_name).segments -%}
-        {%- do use_cases.append(use_case_name) -%}
-    {%- endif -%}
-{%- endfor %}
+{%- set use_cases = leakproof_use_cases_with('segments') %}
 
 with
 
 {% for use_case_name in use_cases -%}
 {%- set use_case = leakproof_use_case(use_case_name) if execute else none -%}
-{%- set breakdowns = [{'name': '(all)', 'sql': "'(all)'", 'values': []}] + (leakproof_segment_breakdowns(use_case) if execute else []) -%}
+{%- set breakdowns = [{'name': '(all)', 'sql': "'(all)'", 'values': []}]
+    + (leakproof_segment_breakdowns(use_case) if execute else []) -%}
 {%- set spend = use_case.spend if execute else none -%}
 {{ use_case_name }}__labelled as (
 
@@ -42,7 +38,7 @@ with
 ),
 
 {{ use_case_name }}__known_segments as (
-    {{ leakproof_segment_values(use_case) if execute else "select 'x' as segment_type, 'x' as segment_value, 1 as segment_order" }}
+    {{ leakproof_segment_values(use_case) }}
 ),
 
 {{ use_case_name }}__known_segment_values as (
@@ -71,8 +67,16 @@ with
     use_case_name ~ '__segments',
     use_case_name ~ '__by_segment',
     dimensions=[
-        {'name': 'segment', 'columns': ['segment_type', 'segment_value'], 'values': use_case_name ~ '__known_segment_values'},
-        {'name': 'breakdown', 'columns': ['dimension', 'dimension_value'], 'values': use_case_name ~ '__known_breakdowns'},
+        {
+            'name': 'segment',
+            'columns': ['segment_type', 'segment_value'],
+            'values': use_case_name ~ '__known_segment_values',
+        },
+        {
+            'name': 'breakdown',
+            'columns': ['dimension', 'dimension_value'],
+            'values': use_case_name ~ '__known_breakdowns',
+        },
     ],
     event_column='positive',
     spend_column='spend' if spend else none,
@@ -123,7 +127,11 @@ with
         cast(case
             when cells.units > 0
                 then rank() over (
-                    partition by cells.segment_type, cells.segment_value, cells.dimension, cells.units > 0
+                    partition by
+                        cells.segment_type,
+                        cells.segment_value,
+                        cells.dimension,
+                        cells.units > 0
                     order by cells.event_rate desc
                 )
         end as bigint) as rank_within_segment,

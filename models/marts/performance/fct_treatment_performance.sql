@@ -2,12 +2,7 @@
 -- declared values, crossed - the complete grid, empty arms explicit with 0 rows - plus any unknown
 -- value observed): the rate table of the arms the what-if engine varies (for the marketing
 -- document, the 7 x 7 channel x platform grid).
-{%- set use_cases = [] -%}
-{%- for use_case_name in leakproof_use_cases() -%}
-    {%- if not execute or leakproof_use_case(use_case_name).treatments -%}
-        {%- do use_cases.append(use_case_name) -%}
-    {%- endif -%}
-{%- endfor %}
+{%- set use_cases = leakproof_use_cases_with('treatments') %}
 
 with
 
@@ -29,16 +24,19 @@ with
 ),
 {%- set dimensions = [] %}
 {%- for treatment in treatments %}
-{%- set values = (leakproof_declared_column(use_case, treatment).accepted_values if execute else []) %}
+{%- set declared = leakproof_declared_column(use_case, treatment) if execute else {} %}
+{%- set values = declared.accepted_values or [] %}
 
-{{ use_case_name }}__treatment_{{ loop.index }}_values as (
-    {%- if values %}
-    select * from (values {% for value in values %}('{{ value | replace("'", "''") }}'){{ ", " if not loop.last }}{% endfor %}) as known (treatment_{{ loop.index }})
-    {%- else %}
-    select cast(null as varchar) as treatment_{{ loop.index }} where false
-    {%- endif %}
+{%- set column = 'treatment_' ~ loop.index %}
+
+{{ use_case_name }}__{{ column }}_values as (
+    {{ leakproof_value_rows(column, values) }}
 ),
-{%- do dimensions.append({'name': 'treatment_' ~ loop.index, 'columns': ['treatment_' ~ loop.index], 'values': use_case_name ~ '__treatment_' ~ loop.index ~ '_values'}) %}
+{%- do dimensions.append({
+    'name': column,
+    'columns': [column],
+    'values': use_case_name ~ '__' ~ column ~ '_values',
+}) %}
 {%- endfor %}
 
 {{ group_performance(
@@ -54,7 +52,7 @@ with
     select
         '{{ use_case_name }}' as use_case,
         '{{ treatments | join(" + ") }}' as treatments,
-        {% for treatment in treatments %}coalesce(treatment_{{ loop.index }}, '(missing)'){{ " || ' + ' || " if not loop.last }}{% endfor %} as arm,
+        {{ leakproof_arm_label(treatments | length) }} as arm,
         is_known_category,
         cast(units as bigint) as labelled_rows,
         cast(events as bigint) as positives,

@@ -4,14 +4,7 @@
 -- (plus the budget the declaration's targeting.budget_share / budget_rows sets - default var
 -- contact_budget_share - when it is not on that grid) the expected positives, the observed ones
 -- where labelled, the rate and the lift over contacting as many rows at random.
-{%- set budgets = {} -%}
-{%- for use_case_name in leakproof_use_cases() if execute -%}
-    {%- set targeting = leakproof_use_case(use_case_name).targeting -%}
-    {%- do budgets.update({use_case_name: {
-        'rows': targeting.get('budget_rows'),
-        'share': targeting.get('budget_share', var('contact_budget_share', 0.2)),
-    }}) -%}
-{%- endfor %}
+{%- set budgets = leakproof_contact_budgets() %}
 
 with
 
@@ -22,25 +15,21 @@ scores as (
 ),
 
 {% for use_case_name in leakproof_use_cases() -%}
-{%- set time_column = (leakproof_use_case(use_case_name).split.column if execute and leakproof_use_case(use_case_name).split.method == 'time' else none) -%}
-{%- set features = ref('ml_' ~ use_case_name ~ '_features') -%}
 {{ use_case_name }}__evaluated as (
 
     select
         scores.use_case,
         scores.model_id,
         scores.split,
-        {{ "cast(features." ~ time_column ~ " as varchar)" if time_column else "'(all)'" }} as period,
+        {{ leakproof_period(use_case_name, 'features') }} as period,
         scores.entity_key,
         scores.actual_label,
         scores.calibrated_probability
     from scores
-    {%- if time_column %}
-    inner join {{ features }} as features
+    inner join {{ ref('ml_' ~ use_case_name ~ '_features') }} as features
         on
             scores.entity_key = features.entity_key
             and scores.split = features.split
-    {%- endif %}
     where scores.use_case = '{{ use_case_name }}' and scores.split in ('test', 'score')
 
 ),
@@ -123,7 +112,8 @@ budget_points as (
         case use_case
             {%- for use_case_name, budget in budgets.items() %}
             {%- if budget.rows is not none %}
-            when '{{ use_case_name }}' then least({{ budget.rows }}, rows_total) * 1.0 / rows_total
+            when '{{ use_case_name }}'
+                then least({{ budget.rows }}, rows_total) * 1.0 / rows_total
             {%- else %}
             when '{{ use_case_name }}' then {{ budget.share }}
             {%- endif %}
@@ -132,9 +122,11 @@ budget_points as (
         case use_case
             {%- for use_case_name, budget in budgets.items() %}
             {%- if budget.rows is not none %}
-            when '{{ use_case_name }}' then cast(least({{ budget.rows }}, rows_total) as bigint)
+            when '{{ use_case_name }}'
+                then cast(least({{ budget.rows }}, rows_total) as bigint)
             {%- else %}
-            when '{{ use_case_name }}' then cast(ceil(round({{ budget.share }} * rows_total, 6)) as bigint)
+            when '{{ use_case_name }}'
+                then cast(ceil(round({{ budget.share }} * rows_total, 6)) as bigint)
             {%- endif %}
             {%- endfor %}
         end as rows_contacted,

@@ -33,7 +33,7 @@ scores as (
 ),
 
 {% for use_case_name in leakproof_use_cases() -%}
-{%- set time_column = (leakproof_use_case(use_case_name).split.column if execute and leakproof_use_case(use_case_name).split.method == 'time' else none) -%}
+{%- set time_column = leakproof_time_column(use_case_name) -%}
 {{ use_case_name }}__rows as (
 
     select

@@ -6,12 +6,7 @@
 -- marketing document's table (821 -> 1,039; high income 1.8 % -> 2.4 %) recomputed on our data.
 -- Whether the lift is real is ml_policy_evaluation's question; on demo data the true_ columns
 -- (from the generator's sidecar) show the real one.
-{%- set use_cases = [] -%}
-{%- for use_case_name in leakproof_use_cases() -%}
-    {%- if not execute or leakproof_use_case(use_case_name).treatments -%}
-        {%- do use_cases.append(use_case_name) -%}
-    {%- endif -%}
-{%- endfor %}
+{%- set use_cases = leakproof_use_cases_with('treatments') %}
 
 with
 
@@ -22,24 +17,26 @@ recommendations as (
 ),
 
 {% for use_case_name in use_cases -%}
-{%- set what_if = (leakproof_use_case_source(use_case_name).config.meta.use_case.what_if if execute else {}) -%}
-{%- set segments = [('overall', "'all rows'", 'true')] -%}
-{%- for column in what_if.get('support_segments', []) -%}
-    {%- do segments.append((column, "coalesce(cast(features." ~ column ~ " as varchar), '(missing)')", 'true')) -%}
-{%- endfor -%}
-{%- for name, predicate in what_if.get('summary_segments', {}).items() -%}
-    {%- do segments.append(('declared', "'" ~ name | replace("'", "''") ~ "'", predicate)) -%}
-{%- endfor -%}
+{{ use_case_name }}__features as (
+
+    select
+        * exclude (entity_key, split),
+        entity_key as feature_entity_key,
+        split as feature_split
+    from {{ ref('ml_' ~ use_case_name ~ '_features') }}
+
+),
+
 {{ use_case_name }}__scoped as (
 
     select
         recommendations.*,
-        features.* exclude (entity_key, split)
+        features.*
     from recommendations
-    inner join {{ ref('ml_' ~ use_case_name ~ '_features') }} as features
+    inner join {{ use_case_name }}__features as features
         on
-            recommendations.entity_key = features.entity_key
-            and recommendations.split = features.split
+            recommendations.entity_key = features.feature_entity_key
+            and recommendations.split = features.feature_split
     where recommendations.use_case = '{{ use_case_name }}'
 
 ),
@@ -47,12 +44,12 @@ recommendations as (
 {{ use_case_name }}__in_segments as (
     {%- for scope in ['all', 'test'] %}
     {%- set outer = loop %}
-    {%- for segment_type, segment, predicate in segments %}
+    {%- for segment_type, segment, predicate in leakproof_summary_segments(use_case_name) %}
     select
         '{{ use_case_name }}' as use_case,
         '{{ scope }}' as scope,
         '{{ segment_type }}' as segment_type,
-        {{ segment | replace('features.', '') }} as segment,
+        {{ segment }} as segment,
         recommended_arm,
         current_probability,
         recommended_probability,

@@ -20,7 +20,7 @@ TOP_VALUES = 5  # values per use case and dimension in the dimension performance
 
 TABLE_COLUMNS: dict[str, list[str]] = {
     "use_cases": [
-        "use_case", "target", "positive_labels", "grain", "split_method", "treatments",
+        "use_case", "target_column", "positive_labels", "grain", "split_method", "treatments",
         "train_rows", "test_rows", "score_rows", "train_positives", "test_positives",
     ],
     "evaluation": [
