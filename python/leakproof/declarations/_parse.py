@@ -89,6 +89,13 @@ def _names(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
+def _values(value: Any) -> list[Any]:
+    """A YAML scalar or list as a list of its values, each as YAML typed it."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
 def _label(value: Any, key: str, problems: _Problems) -> str | None:
     if isinstance(value, bool):
         problems.add(
@@ -151,11 +158,16 @@ def _declaration(document: Any, path: Path, problems: _Problems) -> Declaration 
     targets = [c for c in columns if c.role == "target"]
     if len(targets) != 1:
         problems.add("columns", f"exactly one column must have role target, found {len(targets)}")
+    # the labels as YAML read them (not as text): an unquoted yes / no is a boolean to refuse
     positive = [
-        _label(v, f"{target_key}.positive", problems) for v in _names(target.get("positive"))
+        label
+        for v in _values(target.get("positive"))
+        if (label := _label(v, f"{target_key}.positive", problems)) is not None
     ]
     negative = [
-        _label(v, f"{target_key}.negative", problems) for v in _names(target.get("negative"))
+        label
+        for v in _values(target.get("negative"))
+        if (label := _label(v, f"{target_key}.negative", problems)) is not None
     ]
     if not positive:
         problems.add(f"{target_key}.positive", "name at least one positive label")
@@ -194,8 +206,8 @@ def _declaration(document: Any, path: Path, problems: _Problems) -> Declaration 
         columns=tuple(columns),
         grain=grain,
         target=target_column or "",
-        positive=tuple(p for p in positive if p is not None),
-        negative=tuple(n for n in negative if n is not None),
+        positive=tuple(positive),
+        negative=tuple(negative),
         split=split,
         impute=impute,
         outliers=outliers,
