@@ -17,7 +17,9 @@ def model(dbt, session):
         recommendations = dbt.ref("ml_recommendations").filter("split = 'test'")
         table = steps.policy_evaluations(
             steps.duckdb_reader(session),
-            steps.use_case_tables(use_cases, Path(getattr(get_flags(), "PROJECT_DIR", None) or ".")),
+            steps.use_case_tables(
+                use_cases, Path(getattr(get_flags(), "PROJECT_DIR", None) or ".")
+            ),
             recommendations.to_arrow_table().to_pandas(),
             raw_dir=dbt.config.get("raw_dir"),
             samples=int(dbt.config.get("bootstrap_samples")),

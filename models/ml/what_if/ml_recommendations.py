@@ -17,7 +17,9 @@ def model(dbt, session):
         registry = dbt.ref("ml_model_registry").to_arrow_table().to_pandas()
         table = steps.recommendations(
             steps.duckdb_reader(session),
-            steps.use_case_tables(use_cases, Path(getattr(get_flags(), "PROJECT_DIR", None) or ".")),
+            steps.use_case_tables(
+                use_cases, Path(getattr(get_flags(), "PROJECT_DIR", None) or ".")
+            ),
             registry,
             raw_dir=dbt.config.get("raw_dir"),
         )
