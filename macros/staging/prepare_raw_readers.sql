@@ -5,8 +5,11 @@
     every column as text, and numbers the rows of each file in file order:
       - the labelled file, and the scoring batch when one is declared and not empty;
       - `source_file` ('labelled' | 'scoring') and `source_row_number` (1-based, per file).
-    A file that is missing is left out: the stg_use_case_preflight model, which every use case's
-    models run after, reports it (and every other file-level problem) with a clear message.
+    A CSV is read by its own header line (no sniffing), so a ragged line fails with its line
+    number, and the reader reads nothing else until a model uses it. A file that is missing, or
+    whose header names a column twice or not at all, is left out: the stg_use_case_preflight
+    model, which every use case's models run after, reports it (and every other file-level
+    problem: encoding, delimiter, missing columns) with a clear message.
     Only `dbt run` / `dbt build` read raw files; other commands skip this.
 -#}
 {% macro prepare_raw_readers() -%}
@@ -18,7 +21,11 @@
             {%- for source_file, file in [('labelled', table.file), ('scoring', table.scoring_file)] if file -%}
                 {%- set path = leakproof_raw_path(file, table) -%}
                 {%- if leakproof_raw_file_bytes(path) > 0 -%}
-                    {%- do reads.append(leakproof_raw_reader(path, table, source_file)) -%}
+                    {%- set names = leakproof_raw_header(path, table, use_case.columns) -%}
+                    {%- if names is none or (names and '' not in names
+                            and names | map('lower') | unique | list | length == names | length) -%}
+                        {%- do reads.append(leakproof_raw_reader(path, table, source_file, names)) -%}
+                    {%- endif -%}
                 {%- endif -%}
             {%- endfor -%}
             {%- if reads -%}
@@ -51,18 +58,66 @@
 {%- endmacro %}
 
 
-{#- The query that reads one raw file: CSV strictly in the declared dialect, every column as text
-    (an unparseable value reaches staging, and quarantine, with its original text), Parquet as
-    stored; plus source_file and source_row_number. -#}
-{% macro leakproof_raw_reader(path, table, source_file) -%}
+{#- The column names of a raw CSV file, in file order: its first line split by the declared
+    delimiter and quote (surrounding spaces and a byte-order mark removed), or the declared names
+    when the declaration says header: false; none for a Parquet file. The line is read as latin-1,
+    which cannot fail, and re-decoded as UTF-8 when that is the declared encoding, so a file in
+    the wrong encoding still reaches the preflight, which names the problem. -#}
+{% macro leakproof_raw_header(path, table, columns) -%}
+    {%- if leakproof_raw_format(path, table) == 'parquet' -%}{{ return(none) }}{%- endif -%}
+    {%- if not table.header -%}{{ return(columns | map(attribute='name') | list) }}{%- endif -%}
+    {%- set utf8 = table.encoding | lower in ['utf-8', 'utf8'] -%}
+    {%- set lines = run_query(
+        "select line from read_csv('" ~ path | replace("'", "''") ~ "', header = false, "
+        ~ "auto_detect = false, columns = {'line': 'VARCHAR'}, delim = chr(1), quote = '', "
+        ~ "escape = '', encoding = '" ~ ('latin-1' if utf8 else table.encoding) ~ "') limit 1"
+    ).columns[0].values() -%}
+    {%- set line = (lines[0] if lines else none) or '' -%}
+    {%- if utf8 -%}{%- set line = line.encode('latin-1').decode('utf-8', 'replace') -%}{%- endif -%}
+    {%- set ns = namespace(field='', fields=[], quoted=false, skip=false) -%}
+    {%- for i in range(line | length) -%}
+        {%- set character = line[i] -%}
+        {%- if ns.skip -%}
+            {%- set ns.skip = false -%}
+        {%- elif ns.quoted and character == table.quote and line[i + 1:i + 2] == table.quote -%}
+            {%- set ns.field = ns.field ~ character -%}
+            {%- set ns.skip = true -%}
+        {%- elif character == table.quote -%}
+            {%- set ns.quoted = not ns.quoted -%}
+        {%- elif character == table.delimiter and not ns.quoted -%}
+            {%- do ns.fields.append(ns.field.replace('\ufeff', '').strip()) -%}
+            {%- set ns.field = '' -%}
+        {%- else -%}
+            {%- set ns.field = ns.field ~ character -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- do ns.fields.append(ns.field.replace('\ufeff', '').strip()) -%}
+    {{ return(ns.fields) }}
+{%- endmacro %}
+
+
+{#- csv or parquet: the declared format, else the file's extension, else var raw_format. -#}
+{% macro leakproof_raw_format(path, table) -%}
+    {%- set extension = path.split('.') | last -%}
+    {{ return(table.format or (extension if extension in ['csv', 'parquet'] else var('raw_format'))) }}
+{%- endmacro %}
+
+
+{#- The query that reads one raw file: CSV strictly in the declared dialect by the header's own
+    column names (`names`, every column as text, no sniffing: an unparseable value reaches
+    staging, and quarantine, with its original text; a ragged line fails naming its line), Parquet
+    as stored; plus source_file and source_row_number. -#}
+{% macro leakproof_raw_reader(path, table, source_file, names) -%}
     {%- set quoted = "'" ~ path | replace("'", "''") ~ "'" -%}
-    {%- set format = table.format or (path.split('.') | last if path.split('.') | last in ['csv', 'parquet'] else var('raw_format')) -%}
-    {%- if format == 'parquet' -%}
+    {%- if leakproof_raw_format(path, table) == 'parquet' -%}
         {%- set reader = 'read_parquet(' ~ quoted ~ ')' -%}
     {%- else -%}
+        {%- set spec = [] -%}
+        {%- for name in names %}{% do spec.append("'" ~ name | replace("'", "''") ~ "': 'VARCHAR'") %}{% endfor -%}
         {%- set options = [
             'header = ' ~ ('true' if table.header else 'false'),
-            'all_varchar = true',
+            'auto_detect = false',
+            'columns = {' ~ spec | join(', ') ~ '}',
             "delim = '" ~ table.delimiter | replace("'", "''") ~ "'",
             "quote = '" ~ table.quote | replace("'", "''") ~ "'",
             "escape = '" ~ table.escape | replace("'", "''") ~ "'",

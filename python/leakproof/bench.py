@@ -29,7 +29,7 @@ import numpy as np
 import psutil
 
 from leakproof.generate import generate
-from leakproof.models import TURNS_LOG_ENV
+from leakproof.steps import TURNS_LOG_ENV
 
 B2B_PER_CUSTOMER = 20_000 / 48_000
 DEFAULT_SIZES = (48_000, 1_000_000, 5_000_000)
@@ -49,7 +49,7 @@ class Run:
     returncode: int
     nodes: list[tuple[str, float]] = field(default_factory=list)
     node_peak_rss_bytes: dict[str, int] = field(default_factory=dict)
-    # Seconds a large Python model waited for its turn (leakproof.models): dbt's node time
+    # Seconds a large Python model waited for its turn (leakproof.steps): dbt's node time
     # includes the wait, so the node's own work is its time minus this.
     node_waits: dict[str, float] = field(default_factory=dict)
 

@@ -1,6 +1,7 @@
-{#- Category values outside the known list (seed category_aliases) are kept and flagged by staging,
-    not dropped; this test counts them per value so the build reports them (use severity: warn).
-    `column_name` is the canonicalised column; the flag is `is_unknown_<column_name>`. -#}
+{#- Category values outside a column's declared accepted_values (and aliases) are kept and flagged
+    by staging, not dropped; this test counts them per value so the build reports them (use
+    severity: warn). `column_name` is the canonicalised column; the flag is
+    `is_unknown_<column_name>`. -#}
 {% test no_unknown_categories(model, column_name) %}
 
 with

@@ -42,7 +42,8 @@ class DbtResult:
 
 
 def copy_project(target: Path) -> Path:
-    """A copy of the dbt project to edit in a test (the Python package stays the installed one)."""
+    """A copy of the dbt project to edit in a test, declarations included (the Python package stays
+    the one on the path)."""
     target.mkdir(parents=True, exist_ok=True)
     for name in ("dbt_project.yml", "profiles.yml", "selectors.yml"):
         shutil.copy(PROJECT_ROOT / name, target / name)

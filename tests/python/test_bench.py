@@ -91,3 +91,17 @@ def test_results_csv_records_each_nodes_wait(tmp_path: Path) -> None:
     assert rows[("1000000", "model.a.x")]["seconds"] == "45.000"
     assert rows[("1000000", "model.a.x")]["waited_seconds"] == "40.000"
     assert rows[("1000000", "model.a.train")]["waited_seconds"] == ""
+
+
+def test_turn_waits_read_the_log_the_steps_write(tmp_path: Path, monkeypatch) -> None:
+    """The benchmark reads the turns log leakproof.steps writes (the bench once imported the
+    removed leakproof.models and could not start)."""
+    from leakproof.steps import TURNS_LOG_ENV, one_large_model_at_a_time
+
+    log = tmp_path / "turns.jsonl"
+    monkeypatch.setenv(TURNS_LOG_ENV, str(log))
+    with one_large_model_at_a_time("ml_scores"):
+        pass
+    waits = turn_waits(log)
+    assert list(waits) == ["model.leakproof.ml_scores"]
+    assert 0.0 <= waits["model.leakproof.ml_scores"] < 1.0

@@ -1,7 +1,11 @@
 """The leakage guard fails the build, naming the column, for every kind of leak the marketing
-document ran into - and passes the honest feature tables (see test_pipeline for the clean build).
+document ran into - and passes the honest feature tables (the session build is green).
 
-One build of an edited copy of the project carries all five leaks at once; each must be named.
+One edited copy of the project carries all five leaks at once - four computed columns added to
+the marketing feature table (around the generated model) and SocialShares declared post_outcome
+while the table still carries it; each layer must name what it can see. Two builds: the lineage
+layer on its own (the statistical tests would fail first and skip it), then the tests on the
+feature table.
 """
 
 from __future__ import annotations
@@ -9,64 +13,61 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dbt_runner import copy_project, run_dbt
 
 pytestmark = pytest.mark.dbt
 
+FEATURES = "ml_marketing_features"
 LEAKS = {
-    # name: (SQL over int_customers_segmented, what the lineage guard must say)
+    # name: (SQL over the generated feature table `features` and the prepared rows `prepared`,
+    #        what the lineage guard must say)
     "converted_copy": (
-        "cast(conversion as double)",
+        "cast(features.conversion as double)",
         "reaches marketing.customers.Conversion (target)",
     ),
     "cpa_proxy": (
-        "ad_spend_capped / (conversion + 1)",
+        "features.ad_spend_capped / (features.conversion + 1)",
         "reaches marketing.customers.Conversion (target)",
     ),
     "roi_proxy": (
-        "conversion_rate * income / nullif(ad_spend_capped, 0)",
+        "prepared.conversion_rate * features.income / nullif(features.ad_spend_capped, 0)",
         "reaches marketing.customers.ConversionRate (target_derived)",
     ),
     "channel_rate_naive": (
-        "avg(conversion) over (partition by campaign_channel)",
+        "avg(features.conversion) over (partition by features.campaign_channel)",
         "reaches marketing.customers.Conversion (target)",
     ),
 }
 
 
 def inject_leaks(project: Path) -> None:
-    features_sql = project / "models/marts/features/ml_customer_features.sql"
-    sql = features_sql.read_text()
-    anchor = "            as channel_conversion_rate_oof\n"
-    extra = "".join(f",\n        {expression} as {name}" for name, (expression, _) in LEAKS.items())
-    assert anchor in sql
-    features_sql.write_text(sql.replace(anchor, anchor.rstrip("\n") + extra + "\n"))
-
-    features_yml = project / "models/marts/features/_features__models.yml"
-    yml = features_yml.read_text()
-    anchor = "  - name: ml_account_features\n"
-    columns = "".join(
-        f"      - {{name: {name}, data_type: double, description: an injected leak}}\n"
-        for name in LEAKS
+    model = project / "models" / "marts" / "features" / f"{FEATURES}.sql"
+    call = "{{ feature_table('marketing') }}"
+    assert call in model.read_text()
+    leaks = "".join(f",\n    {sql} as {name}" for name, (sql, _) in LEAKS.items())
+    model.write_text(
+        "select\n    features.*" + leaks + ",\n    prepared.social_shares\n"
+        f"from ({call}) as features\n"
+        "inner join {{ ref('int_marketing__prepared') }} as prepared\n"
+        "    on features.entity_key = prepared.entity_key and features.split = prepared.split\n"
     )
-    features_yml.write_text(yml.replace(anchor, columns + "\n" + anchor))
-
-    # a post-outcome column: declare SocialShares (training customers) as recorded after the
-    # conversion
-    sources = project / "models/staging/marketing/_marketing__sources.yml"
-    text = sources.read_text()
-    at = text.index("- name: SocialShares")
-    meta_at = text.index("meta: {min: 0}", at)
-    sources.write_text(
-        text[:meta_at] + "meta: {min: 0, leakage_role: post_outcome}" + text[meta_at + 14 :]
-    )
+    # a post-outcome column: SocialShares declared as recorded after the conversion (so not a
+    # feature by its role), yet still carried into the feature table above
+    declaration = project / "use_cases" / "marketing.yml"
+    document = yaml.safe_load(declaration.read_text())
+    (table,) = document["sources"][0]["tables"]
+    (shares,) = [c for c in table["columns"] if c["name"] == "SocialShares"]
+    shares["config"]["meta"]["role"] = "post_outcome"
+    declaration.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
 STATISTICAL_TESTS = [
     "test_name:single_feature_auc_below",
     "test_name:target_not_determined_by_pair",
     "test_name:missingness_does_not_predict_target",
+    "test_name:no_blocked_columns",
 ]
 
 
@@ -77,11 +78,15 @@ def leaky_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
+def guard_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if "LEAKAGE GUARD:" in line]
+
+
 def test_lineage_layer_names_every_leaking_column_and_its_path(
     leaky_project: Path, demo_raw_dir: Path, tmp_path: Path
 ) -> None:
-    # The statistical tests on the feature table would fail first and skip the lineage model
-    # downstream of it; leave them out here to see the lineage layer on its own.
+    # The tests on the feature table would fail first and skip the lineage model downstream of
+    # it; leave them out here to see the lineage layer on its own.
     result = run_dbt(
         ["build", "--select", "+ml_feature_lineage", "--exclude", *STATISTICAL_TESTS],
         tmp_path,
@@ -89,16 +94,18 @@ def test_lineage_layer_names_every_leaking_column_and_its_path(
         project_dir=leaky_project,
     )
     assert not result.ok
-    guard_lines = [line for line in result.output.splitlines() if "LEAKAGE GUARD:" in line]
+    lines = guard_lines(result.output)
     for name, (_, reached) in LEAKS.items():
-        column = f"ml_customer_features.{name}"
+        column = f"{FEATURES}.{name}"
         expected = f"LEAKAGE GUARD: {column} {reached} via {column} <- "
-        assert any(expected in line for line in guard_lines), (name, guard_lines)
+        assert any(expected in line for line in lines), (name, lines)
     assert any(
-        "ml_customer_features.social_shares reaches marketing.customers.SocialShares "
-        "(post_outcome)" in line
-        for line in guard_lines
-    ), guard_lines
+        f"{FEATURES}.social_shares reaches marketing.customers.SocialShares (post_outcome)" in line
+        for line in lines
+    ), lines
+    # nothing honest is named: the guard's lines are the five leaks (one per path reached)
+    named = {line.split("LEAKAGE GUARD: ")[1].split(" ")[0] for line in lines}
+    assert named == {f"{FEATURES}.{name}" for name in [*LEAKS, "social_shares"]}
     statuses = result.statuses()
     lineage_test = [
         k for k in statuses if k.startswith("test.leakproof.no_rejected_rows_ml_feature")
@@ -106,23 +113,33 @@ def test_lineage_layer_names_every_leaking_column_and_its_path(
     assert [statuses[k] for k in lineage_test] == ["fail"]
     # the honest out-of-fold encoding is allowed and still proven out of fold
     oof = [k for k in statuses if k.startswith("test.leakproof.target_encoding_is_out_of_fold")]
-    assert [statuses[k] for k in oof] == ["pass"]
+    assert oof and {statuses[k] for k in oof} == {"pass"}
 
 
-def test_statistical_layer_names_the_leaks_it_can_see(
+def test_statistical_and_role_layers_name_the_leaks_they_can_see(
     leaky_project: Path, demo_raw_dir: Path, tmp_path: Path
 ) -> None:
     result = run_dbt(
-        ["build", "--select", "+ml_customer_features"],
+        ["build", "--select", f"+{FEATURES}"],
         tmp_path,
         raw_dir=demo_raw_dir,
         project_dir=leaky_project,
     )
     assert not result.ok
-    guard_lines = [line for line in result.output.splitlines() if "LEAKAGE GUARD:" in line]
-    assert any("converted_copy alone predicts conversion" in line for line in guard_lines)
-    assert any("roi_proxy alone predicts conversion" in line for line in guard_lines)
-    assert any(
-        "ad_spend_capped and cpa_proxy together determine conversion" in line
-        for line in guard_lines
-    ), guard_lines
+    lines = guard_lines(result.output)
+    for expected in (
+        f"{FEATURES}.converted_copy alone predicts conversion",
+        f"{FEATURES}.roi_proxy alone predicts conversion",
+        f"{FEATURES}.ad_spend_capped and cpa_proxy together determine conversion",
+        f"{FEATURES}.social_shares is declared blocked (target_derived / post_outcome) in "
+        "use_cases/marketing.yml and must never be in a feature table",
+    ):
+        assert any(expected in line for line in lines), (expected, lines)
+    statuses = {k.split(".")[2]: s for k, s in result.statuses().items() if k.startswith("test.")}
+    failed = {name.split(f"_{FEATURES}")[0] for name, s in statuses.items() if s == "fail"}
+    assert failed == {
+        "no_blocked_columns",
+        "single_feature_auc_below",
+        "target_not_determined_by_pair",
+    }
+    assert statuses[f"target_encoding_is_out_of_fold_{FEATURES}_marketing"] == "pass"

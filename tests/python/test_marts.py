@@ -1,6 +1,7 @@
 """Analytics marts: every number recomputed independently in pandas / scipy from the layer below.
 
-The marts are built once by the shared `demo_build` fixture (6,000 generated customers). The SQL
+The marts are built once by the shared `demo_build` fixture (the small generated demo data);
+the expected values come from the declarations (use_cases/*.yml) and the prepared rows. The SQL
 p-value functions are also checked over a wide grid of arguments, beyond what the demo data
 reaches, by compiling the macros with `dbt compile --inline` and running them in DuckDB.
 """
@@ -20,6 +21,7 @@ import yaml
 from scipy import stats
 
 from dbt_runner import PROJECT_ROOT, run_dbt
+from leakproof.declarations import FEATURE_ROLES, load_project
 
 pytestmark = pytest.mark.dbt
 
@@ -27,19 +29,29 @@ VARS = yaml.safe_load((PROJECT_ROOT / "dbt_project.yml").read_text())["vars"]
 Z = VARS["interval_z"]
 ALPHA = VARS["significance_level"]
 SMOOTHING = VARS["woe_smoothing"]
-PERFORMANCE = {
-    "fct_channel_performance": ["campaign_channel"],
-    "fct_platform_performance": ["advertising_platform"],
-    "fct_tool_performance": ["advertising_tool"],
-    "fct_campaign_type_performance": ["campaign_type"],
-    "fct_channel_platform_performance": ["campaign_channel", "advertising_platform"],
+DECLARATIONS = load_project(PROJECT_ROOT)
+TARGETS = {name: d.target for name, d in DECLARATIONS.items()}
+# the analytics features of a use case: its declared feature columns as prepared, by type
+ANALYTICS_FEATURES = {
+    name: {
+        kind: [
+            prepared
+            for prepared, column in zip(
+                d.raw_features, [c for c in d.columns if c.role in FEATURE_ROLES], strict=True
+            )
+            if column.is_numeric == (kind == "numeric")
+        ]
+        for kind in ("numeric", "categorical")
+    }
+    for name, d in DECLARATIONS.items()
 }
-DOMAINS = {
-    "campaign_channel": "channel",
-    "advertising_platform": "platform",
-    "advertising_tool": "tool",
-    "campaign_type": "campaign_type",
-}
+# every (use case, analytics dimension) of fct_dimension_performance, and the what-if arm of
+# fct_treatment_performance
+DIMENSIONS = [
+    (name, dimension) for name, d in DECLARATIONS.items() for dimension, _ in d.dimensions
+]
+ARM = " + ".join(DECLARATIONS["marketing"].what_if.treatments)
+RATE_TABLES = [*DIMENSIONS, ("marketing", ARM)]
 # Statistics equal scipy's to 1e-9 relative (the same formulas in double precision; observed
 # <= 4e-12). p-values: absolute tolerance 1e-10 - the SQL tails are accurate to ~1e-13 (normal,
 # chi-square) and ~1e-11 (t, incomplete-beta series), well inside it.
@@ -51,29 +63,51 @@ def table(connection: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
     return connection.sql(f"select * from {name}").df()
 
 
+def known_values(use_case: str, dimension: str) -> list[str]:
+    """The declared values of a dimension in order: accepted values, band labels, or none."""
+    declaration = DECLARATIONS[use_case]
+    if dimension == ARM:
+        channels, platforms = (declaration.column(t).accepted_values for t in ARM.split(" + "))
+        return [f"{c} + {p}" for c in channels for p in platforms]
+    if dimension in declaration.segments:
+        return [b.label for b in declaration.segments[dimension][1]]
+    if any(dimension == name and sql for name, sql in declaration.dimensions):
+        return []
+    return list(declaration.column(dimension).accepted_values)
+
+
 @pytest.fixture()
-def customers(warehouse: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return warehouse.sql(
-        "select * from intermediate.int_customers_segmented where split in ('train', 'test')"
+def labelled(warehouse: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+    """Each use case's labelled prepared rows (train + test), with every dimension as text."""
+    frames = {}
+    for name in DECLARATIONS:
+        frames[name] = warehouse.sql(
+            f"select * from intermediate.int_{name}__prepared where split in ('train', 'test')"
+        ).df()
+    b2b = frames["b2b"]
+    b2b["renewal_window"] = np.where(
+        b2b["contract_remaining_months"] <= 3, "within 3 months", "more than 3 months"
+    )
+    marketing = frames["marketing"]
+    marketing[ARM] = marketing["campaign_channel"] + " + " + marketing["advertising_platform"]
+    return frames
+
+
+def rate_table(
+    connection: duckdb.DuckDBPyConnection, use_case: str, dimension: str
+) -> pd.DataFrame:
+    """The cells of one dimension (or of the arms), indexed by value."""
+    if dimension == ARM:
+        cells = connection.sql(
+            f"select * from marts.fct_treatment_performance where use_case = '{use_case}'"
+        ).df()
+        assert set(cells["treatments"]) == {ARM}
+        return cells.set_index("arm")
+    cells = connection.sql(
+        "select * from marts.fct_dimension_performance "
+        f"where use_case = '{use_case}' and dimension = '{dimension}'"
     ).df()
-
-
-@pytest.fixture()
-def accounts(warehouse: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return warehouse.sql(
-        "select * from intermediate.int_accounts_split where split in ('train', 'test')"
-    ).df()
-
-
-@pytest.fixture()
-def known(warehouse: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
-    rows = warehouse.sql(
-        "select domain, canonical_value from reference.category_aliases where is_canonical"
-    ).fetchall()
-    out: dict[str, set[str]] = {}
-    for domain, value in rows:
-        out.setdefault(domain, set()).add(value)
-    return out
+    return cells.set_index("dimension_value")
 
 
 def wilson(successes: np.ndarray, trials: np.ndarray, z: float = Z) -> tuple[np.ndarray, ...]:
@@ -92,103 +126,126 @@ def two_proportion_p(s1: float, n1: float, s2: float, n2: float) -> float:
     return 2 * stats.norm.sf(abs(z))
 
 
-def band(values: pd.Series, bands: list[dict]) -> pd.Series:
-    """pandas.cut with the var's inclusive upper bounds (right-closed)."""
-    edges = [-np.inf] + [b["up_to"] for b in bands[:-1]] + [np.inf]
-    return pd.cut(values, edges, labels=[b["label"] for b in bands], right=True).astype(str)
+def band(values: pd.Series, bands: list[tuple[str, float | None]]) -> pd.Series:
+    """pandas.cut with inclusive upper bounds (right-closed), the last band open-ended."""
+    edges = [-np.inf] + [up_to for _, up_to in bands[:-1]] + [np.inf]
+    return pd.cut(values, edges, labels=[label for label, _ in bands], right=True).astype(str)
 
 
 # --- rate tables -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(PERFORMANCE))
+@pytest.mark.parametrize(("use_case", "dimension"), RATE_TABLES)
 def test_performance_counts_rates_and_intervals(
-    warehouse: duckdb.DuckDBPyConnection, customers: pd.DataFrame, name: str
+    warehouse: duckdb.DuckDBPyConnection,
+    labelled: dict[str, pd.DataFrame],
+    use_case: str,
+    dimension: str,
 ) -> None:
-    keys = PERFORMANCE[name]
-    mart = table(warehouse, f"marts.{name}").set_index(keys).sort_index()
-    expected = customers.groupby(keys).agg(
-        customers=("conversion", "size"),
-        conversions=("conversion", "sum"),
-        total_spend=("ad_spend_capped", "sum"),
+    rows, target = labelled[use_case], TARGETS[use_case]
+    spend = DECLARATIONS[use_case].spend
+    mart = rate_table(warehouse, use_case, dimension)
+    expected = rows.groupby(dimension).agg(
+        labelled_rows=(target, "size"),
+        positives=(target, "sum"),
+        **({"total_spend": (spend, "sum")} if spend else {}),
     )
     observed = mart.loc[expected.index]
-    assert (observed["customers"] == expected["customers"]).all()
-    assert (observed["conversions"] == expected["conversions"]).all()
-    np.testing.assert_allclose(observed["total_spend"], expected["total_spend"], rtol=1e-12)
-    # cells not observed are explicit and empty
+    assert (observed["labelled_rows"] == expected["labelled_rows"]).all()
+    assert (observed["positives"] == expected["positives"]).all()
+    # the complete grid: every declared value, observed or not, and nothing else unknown
+    known = known_values(use_case, dimension)
+    assert set(mart.index) == set(known) | set(expected.index)
+    assert (mart["is_known_category"] == mart.index.isin(known)).all()
+    if "value_order" in mart:
+        order = {value: i + 1 for i, value in enumerate(known)}
+        assert mart["value_order"].tolist() == [order.get(v, pd.NA) for v in mart.index]
     empty = mart.drop(index=expected.index)
-    assert (empty["customers"] == 0).all() and empty["conversion_rate"].isna().all()
-    assert mart["customers"].sum() == len(customers)
+    assert (empty["labelled_rows"] == 0).all() and empty["positive_rate"].isna().all()
+    assert mart["labelled_rows"].sum() == len(rows)
 
-    rate = expected["conversions"] / expected["customers"]
-    np.testing.assert_allclose(observed["conversion_rate"], rate, rtol=1e-12)
-    lower, upper = wilson(expected["conversions"], expected["customers"])
-    np.testing.assert_allclose(observed["conversion_rate_ci_lower"], lower, rtol=1e-9, atol=1e-15)
-    np.testing.assert_allclose(observed["conversion_rate_ci_upper"], upper, rtol=1e-9)
-    overall = customers["conversion"].mean()
+    rate = expected["positives"] / expected["labelled_rows"]
+    np.testing.assert_allclose(observed["positive_rate"], rate, rtol=1e-12)
+    lower, upper = wilson(expected["positives"], expected["labelled_rows"])
+    np.testing.assert_allclose(observed["positive_rate_ci_lower"], lower, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(observed["positive_rate_ci_upper"], upper, rtol=1e-9)
+    overall = rows[target].mean()
+    assert mart["overall_positive_rate"].to_numpy() == pytest.approx(overall, rel=1e-12)
     np.testing.assert_allclose(observed["rate_relative_to_overall"], rate / overall, rtol=1e-12)
-    np.testing.assert_allclose(
-        observed["cost_per_conversion"],
-        (expected["total_spend"] / expected["conversions"]).replace(np.inf, np.nan),
-        rtol=1e-12,
-    )
-    for share in ("spend_share", "customer_share", "conversion_share"):
+    if spend:
+        np.testing.assert_allclose(observed["total_spend"], expected["total_spend"], rtol=1e-12)
+        np.testing.assert_allclose(
+            observed["cost_per_positive"],
+            (expected["total_spend"] / expected["positives"]).replace(np.inf, np.nan),
+            rtol=1e-12,
+        )
+    else:
+        assert mart[["total_spend", "cost_per_positive"]].isna().all().all()
+    shares = ["row_share"] + (["spend_share", "positive_share"] if "spend_share" in mart else [])
+    for share in shares:
+        if share == "spend_share" and not spend:
+            assert mart[share].isna().all()
+            continue
         assert mart[share].sum() == pytest.approx(1.0, abs=1e-12)
     ranks = rate.rank(method="min", ascending=False)
-    assert (observed["conversion_rate_rank"] == ranks).all()
+    assert (observed["positive_rate_rank"] == ranks).all()
 
 
-@pytest.mark.parametrize("name", sorted(PERFORMANCE))
+@pytest.mark.parametrize(("use_case", "dimension"), RATE_TABLES)
 def test_gap_to_best_z_test_and_bonferroni(
-    warehouse: duckdb.DuckDBPyConnection, customers: pd.DataFrame, name: str
+    warehouse: duckdb.DuckDBPyConnection,
+    labelled: dict[str, pd.DataFrame],
+    use_case: str,
+    dimension: str,
 ) -> None:
-    mart = table(warehouse, f"marts.{name}")
-    overall = customers["conversion"].mean()
-    adequate = mart[mart["customers"] * overall >= VARS["min_expected_events"]]
+    mart = rate_table(warehouse, use_case, dimension).reset_index()
+    overall = labelled[use_case][TARGETS[use_case]].mean()
+    adequate = mart[mart["labelled_rows"] * overall >= VARS["min_expected_events"]]
     assert (mart["is_below_min_sample"] == ~mart.index.isin(adequate.index)).all()
-    pool = adequate if len(adequate) >= 1 else mart[mart["customers"] > 0]
-    best = pool.sort_values("conversion_rate", ascending=False).iloc[0]
+    pool = adequate if len(adequate) >= 1 else mart[mart["labelled_rows"] > 0]
+    best = pool.sort_values("positive_rate", ascending=False).iloc[0]
     assert mart["is_best"].sum() == 1
-    assert mart.loc[mart["is_best"], "conversion_rate"].item() == best["conversion_rate"]
-    k = len(adequate) if len(adequate) >= 2 else int((mart["customers"] > 0).sum())
-    compared = mart[(mart["customers"] > 0) & ~mart["is_best"]]
+    assert mart.loc[mart["is_best"], "positive_rate"].item() == best["positive_rate"]
+    k = len(adequate) if len(adequate) >= 2 else int((mart["labelled_rows"] > 0).sum())
+    compared = mart[(mart["labelled_rows"] > 0) & ~mart["is_best"]]
+    assert len(compared) > 0
     for row in compared.itertuples():
-        s = row.conversions + best["conversions"]
-        if s == 0 or s == row.customers + best["customers"]:
-            assert pd.isna(row.gap_to_best_p_value)
+        assert row.rate_gap_to_best == pytest.approx(best["positive_rate"] - row.positive_rate)
+        s = row.positives + best["positives"]
+        if s == 0 or s == row.labelled_rows + best["labelled_rows"]:
+            assert pd.isna(row.gap_to_best_p_value_adjusted)
             continue
-        p = two_proportion_p(best["conversions"], best["customers"], row.conversions, row.customers)
-        assert row.gap_to_best_p_value == pytest.approx(p, abs=P_VALUE_ATOL)
-        assert row.gap_to_best_p_value_adjusted == pytest.approx(
-            min(1.0, p * k * (k - 1) / 2), abs=1e-9
+        p = two_proportion_p(
+            best["positives"], best["labelled_rows"], row.positives, row.labelled_rows
         )
-        assert row.is_gap_to_best_significant == (min(1.0, p * k * (k - 1) / 2) < ALPHA)
+        adjusted = min(1.0, p * k * (k - 1) / 2)
+        if "gap_to_best_p_value" in mart:
+            assert row.gap_to_best_p_value == pytest.approx(p, abs=P_VALUE_ATOL)
+            assert row.pairwise_comparisons == k * (k - 1) / 2
+        assert row.gap_to_best_p_value_adjusted == pytest.approx(adjusted, abs=1e-9)
+        assert row.is_gap_to_best_significant == (adjusted < ALPHA)
 
 
-def test_channel_platform_grid_is_complete(
-    warehouse: duckdb.DuckDBPyConnection, known: dict[str, set[str]]
-) -> None:
-    grid = table(warehouse, "marts.fct_channel_platform_performance")
+def test_treatment_grid_is_complete(warehouse: duckdb.DuckDBPyConnection) -> None:
+    grid = rate_table(warehouse, "marketing", ARM)
+    marketing = DECLARATIONS["marketing"]
+    channels = marketing.column("campaign_channel").accepted_values
+    platforms = marketing.column("advertising_platform").accepted_values
     known_cells = grid[grid["is_known_category"]]
-    assert len(known) and len(known_cells) == len(known["channel"]) * len(known["platform"]) == 49
-    pairs = set(
-        zip(known_cells["campaign_channel"], known_cells["advertising_platform"], strict=True)
-    )
-    assert pairs == {(c, p) for c in known["channel"] for p in known["platform"]}
-    # an unknown value observed in the data is crossed with every platform too
-    channels = set(grid["campaign_channel"])
-    assert len(grid) == len(channels) * grid["advertising_platform"].nunique()
+    assert len(known_cells) == len(channels) * len(platforms) == 49
+    assert set(known_cells.index) == {f"{c} + {p}" for c in channels for p in platforms}
+    assert "Referral + Facebook" in known_cells.index
 
 
 def test_grid_with_a_missing_category_shows_empty_cells(demo_raw_dir: Path, tmp_path: Path) -> None:
-    """A file without any X rows (under any spelling) still has the 7 X cells, empty."""
-    with (PROJECT_ROOT / "seeds" / "category_aliases.csv").open(newline="") as handle:
-        x_keys = {
-            row["alias_key"]
-            for row in csv.DictReader(handle)
-            if row["domain"] == "platform" and row["canonical_value"] == "X"
-        }
+    """A file without any X rows (under any declared spelling) still has the 7 X arms, empty, and
+    X in the platform table, empty."""
+    platform = DECLARATIONS["marketing"].column("AdvertisingPlatform")
+    x_keys = {
+        re.sub("[^a-z0-9]+", "", spelling.lower())
+        for spelling in ["X", *(a for a, value in platform.aliases.items() if value == "X")]
+    }
+    assert x_keys == {"x", "twitter"}
     raw = tmp_path / "raw"
     raw.mkdir()
     for path in demo_raw_dir.glob("*.csv"):
@@ -206,7 +263,8 @@ def test_grid_with_a_missing_category_shows_empty_cells(demo_raw_dir: Path, tmp_
         [
             "build",
             "--select",
-            "+fct_channel_platform_performance",
+            "+fct_treatment_performance",
+            "+fct_dimension_performance",
             "--indirect-selection",
             "cautious",
         ],
@@ -216,163 +274,194 @@ def test_grid_with_a_missing_category_shows_empty_cells(demo_raw_dir: Path, tmp_
     assert result.ok, result.output[-3000:]
     with duckdb.connect(str(result.warehouse), read_only=True) as connection:
         cells = connection.sql(
-            "select campaign_channel, customers, conversion_rate "
-            "from marts.fct_channel_platform_performance "
-            "where advertising_platform = 'X' and is_known_category"
+            "select arm, labelled_rows, positive_rate from marts.fct_treatment_performance "
+            "where arm like '% + X' and is_known_category order by arm"
         ).fetchall()
-    assert len(cells) == 7
-    assert all(customers == 0 and rate is None for _, customers, rate in cells)
+        platform_cell = connection.sql(
+            "select labelled_rows, positive_rate, value_order, positive_rate_rank "
+            "from marts.fct_dimension_performance "
+            "where dimension = 'advertising_platform' and dimension_value = 'X'"
+        ).fetchall()
+    assert [arm for arm, *_ in cells] == sorted(
+        f"{c} + X" for c in DECLARATIONS["marketing"].column("campaign_channel").accepted_values
+    )
+    assert all(rows == 0 and rate is None for _, rows, rate in cells)
+    assert platform_cell == [(0, None, 7, None)]
 
 
-def test_segment_performance(warehouse: duckdb.DuckDBPyConnection, customers: pd.DataFrame) -> None:
+def test_segment_performance(
+    warehouse: duckdb.DuckDBPyConnection, labelled: dict[str, pd.DataFrame]
+) -> None:
     segments = table(warehouse, "marts.fct_segment_performance")
-    for segment_type, breakdown in segments.groupby(["segment_type", "breakdown"]).groups:
-        part = segments[
-            (segments["segment_type"] == segment_type) & (segments["breakdown"] == breakdown)
-        ]
-        assert part["customers"].sum() == len(customers)
-        assert part["customer_share"].sum() == pytest.approx(1.0, abs=1e-12)
+    for (use_case, segment_type, dimension), part in segments.groupby(
+        ["use_case", "segment_type", "dimension"]
+    ):
+        assert part["labelled_rows"].sum() == len(labelled[use_case]), (segment_type, dimension)
+        assert part["row_share"].sum() == pytest.approx(1.0, abs=1e-12)
+    expected_dimensions = {
+        name: {"(all)", *(dimension for dimension, _ in d.dimensions)}
+        | ({ARM} if len(d.what_if.treatments if d.what_if else ()) > 1 else set())
+        for name, d in DECLARATIONS.items()
+    }
+    for use_case, dimensions in expected_dimensions.items():
+        got = segments[segments["use_case"] == use_case]
+        assert set(got["segment_type"]) == set(DECLARATIONS[use_case].segments)
+        assert set(got["dimension"]) == dimensions
+    # the bands of every declared segment, recomputed from the segment's column
+    for use_case, declaration in DECLARATIONS.items():
+        rows = labelled[use_case]
+        for segment_type, (column, bands) in declaration.segments.items():
+            expected = band(rows[column], [(b.label, b.up_to) for b in bands]).value_counts()
+            alone = segments[
+                (segments["use_case"] == use_case)
+                & (segments["segment_type"] == segment_type)
+                & (segments["dimension"] == "(all)")
+            ].set_index("segment_value")
+            order = dict(zip(alone.index, alone["segment_order"], strict=True))
+            assert order == {b.label: i + 1 for i, b in enumerate(bands)}
+            assert (alone.loc[expected.index, "labelled_rows"] == expected).all()
+            assert (alone["dimension_value"] == "(all)").all()
     # the marketing document's segments, with one filter each
-    high_income = customers[customers["income"] > 80_000]
-    young = customers[customers["age"] <= 29]
+    marketing = labelled["marketing"]
+    high_income = marketing[marketing["income"] > 80_000]
+    young = marketing[marketing["age"] <= 29]
     for segment_type, value, members in (
         ("income_tier", "high", high_income),
         ("age_group", "18-29", young),
     ):
-        row = segments[
-            (segments["segment_type"] == segment_type)
+        mine = segments[
+            (segments["use_case"] == "marketing")
+            & (segments["segment_type"] == segment_type)
             & (segments["segment_value"] == value)
-            & (segments["breakdown"] == "segment")
-        ].iloc[0]
-        assert row["customers"] == len(members)
-        assert row["conversion_rate"] == pytest.approx(members["conversion"].mean(), rel=1e-12)
-        by_combo = members.groupby(["campaign_channel", "advertising_platform"])["conversion"]
-        cells = segments[
-            (segments["segment_type"] == segment_type)
-            & (segments["segment_value"] == value)
-            & (segments["breakdown"] == "segment_channel_platform")
-        ].set_index(["campaign_channel", "advertising_platform"])
-        counts = by_combo.size()
-        assert (cells.loc[counts.index, "customers"] == counts).all()
-        np.testing.assert_allclose(
-            cells.loc[counts.index, "rate_relative_to_segment"],
-            by_combo.mean() / members["conversion"].mean(),
-            rtol=1e-12,
-        )
-    for segment_type, var_name, column in (
-        ("age_group", "age_groups", "age"),
-        ("income_tier", "income_tiers", "income"),
-        ("loyalty_tier", "loyalty_tiers", "loyalty_points"),
-    ):
-        expected = band(customers[column], VARS[var_name]).value_counts()
-        rows = segments[
-            (segments["segment_type"] == segment_type) & (segments["breakdown"] == "segment")
-        ].set_index("segment_value")
-        assert set(rows.index) == {b["label"] for b in VARS[var_name]}
-        assert (rows.loc[expected.index, "customers"] == expected).all()
+        ]
+        row = mine[mine["dimension"] == "(all)"].iloc[0]
+        assert row["labelled_rows"] == len(members)
+        segment_rate = members["conversion"].mean()
+        assert row["positive_rate"] == pytest.approx(segment_rate, rel=1e-12)
+        for dimension in (ARM, "campaign_channel"):
+            by_value = members.groupby(dimension)["conversion"]
+            cells = mine[mine["dimension"] == dimension].set_index("dimension_value")
+            counts = by_value.size()
+            assert (cells.loc[counts.index, "labelled_rows"] == counts).all()
+            assert (cells["segment_positive_rate"] == segment_rate).all()
+            np.testing.assert_allclose(
+                cells.loc[counts.index, "rate_relative_to_segment"],
+                by_value.mean() / segment_rate,
+                rtol=1e-12,
+            )
+            non_empty = cells[cells["labelled_rows"] > 0]
+            ranks = non_empty["positive_rate"].rank(method="min", ascending=False)
+            assert (non_empty["rank_within_segment"] == ranks).all()
+        assert len(mine[mine["dimension"] == ARM]) == 49
 
 
 def test_budget_reallocation_recomputed_from_performance_tables(
     warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
-    reallocation = table(warehouse, "marts.fct_budget_reallocation").set_index("dimension")
-    share = VARS["reallocation_share"]
-    for name, dimension in (
-        ("fct_channel_performance", "campaign_channel"),
-        ("fct_platform_performance", "advertising_platform"),
-        ("fct_tool_performance", "advertising_tool"),
-    ):
-        cells = table(warehouse, f"marts.{name}")
+    reallocation = table(warehouse, "marts.fct_budget_reallocation")
+    # b2b declares no spend: nothing to reallocate
+    assert set(reallocation["use_case"]) == {"marketing"}
+    reallocation = reallocation.set_index("dimension")
+    marketing = DECLARATIONS["marketing"]
+    share = marketing.reallocation_share
+    assert set(reallocation.index) <= set(marketing.reallocate)
+    for dimension in marketing.reallocate:
+        cells = rate_table(warehouse, "marketing", dimension).reset_index()
         adequate = cells[~cells["is_below_min_sample"] & (cells["total_spend"] > 0)]
         if len(adequate) < 2:
             assert dimension not in reallocation.index
             continue
         best = cells[cells["is_best"]].iloc[0]
         worst = adequate.sort_values(
-            ["conversion_rate", "customers", dimension], ascending=[True, False, True]
+            ["positive_rate", "labelled_rows", "dimension_value"], ascending=[True, False, True]
         ).iloc[0]
         row = reallocation.loc[dimension]
-        assert (row["from_value"], row["to_value"]) == (worst[dimension], best[dimension])
+        assert (row["from_value"], row["to_value"]) == (
+            worst["dimension_value"],
+            best["dimension_value"],
+        )
+        assert (row["from_labelled_rows"], row["from_positives"]) == (
+            worst["labelled_rows"],
+            worst["positives"],
+        )
+        assert (row["to_labelled_rows"], row["to_positives"]) == (
+            best["labelled_rows"],
+            best["positives"],
+        )
         shifted = share * worst["total_spend"]
         change = shifted * (
-            best["conversions"] / best["total_spend"] - worst["conversions"] / worst["total_spend"]
+            best["positives"] / best["total_spend"] - worst["positives"] / worst["total_spend"]
         )
+        assert row["reallocation_share"] == share
         assert row["shifted_spend"] == pytest.approx(shifted, rel=1e-12)
-        assert row["expected_conversion_change"] == pytest.approx(change, rel=1e-9, abs=1e-12)
-        # Newcombe / MOVER from the two Wilson intervals, scaled by customers per dollar
-        a_best = best["customers"] / best["total_spend"]
-        a_worst = worst["customers"] / worst["total_spend"]
-        (lb,), (ub,) = wilson(np.array([best["conversions"]]), np.array([best["customers"]]))
-        (lw,), (uw,) = wilson(np.array([worst["conversions"]]), np.array([worst["customers"]]))
-        pb, pw = best["conversion_rate"], worst["conversion_rate"]
+        assert row["expected_positive_change"] == pytest.approx(change, rel=1e-9, abs=1e-12)
+        assert row["expected_positive_change"] == pytest.approx(
+            row["expected_positives_gained"] - row["expected_positives_forgone"], rel=1e-9
+        )
+        # Newcombe / MOVER from the two Wilson intervals, scaled by rows per dollar
+        a_best = best["labelled_rows"] / best["total_spend"]
+        a_worst = worst["labelled_rows"] / worst["total_spend"]
+        (lb,), (ub,) = wilson(np.array([best["positives"]]), np.array([best["labelled_rows"]]))
+        (lw,), (uw,) = wilson(np.array([worst["positives"]]), np.array([worst["labelled_rows"]]))
+        pb, pw = best["positive_rate"], worst["positive_rate"]
         below = shifted * math.hypot(a_best * (pb - lb), a_worst * (uw - pw))
         above = shifted * math.hypot(a_best * (ub - pb), a_worst * (pw - lw))
-        assert row["expected_conversion_change_ci_lower"] == pytest.approx(change - below, rel=1e-9)
-        assert row["expected_conversion_change_ci_upper"] == pytest.approx(change + above, rel=1e-9)
+        assert row["expected_positive_change_ci_lower"] == pytest.approx(change - below, rel=1e-9)
+        assert row["expected_positive_change_ci_upper"] == pytest.approx(change + above, rel=1e-9)
         assert row["relative_rate_gap"] == pytest.approx(pb / pw - 1, rel=1e-12)
         p = two_proportion_p(
-            best["conversions"], best["customers"], worst["conversions"], worst["customers"]
+            best["positives"], best["labelled_rows"], worst["positives"], worst["labelled_rows"]
         )
         assert row["rate_gap_p_value"] == pytest.approx(p, abs=P_VALUE_ATOL)
         assert row["evidence"] == "correlational"
         assert "not random" in row["caveat"]
         assert row["recommendation"].startswith(
-            f"Shift {round(share * 100)}% of {worst[dimension]} spend"
+            f"Shift {round(share * 100)}% of {worst['dimension_value']} spend"
         )
-        assert f"to {best[dimension]}:" in row["recommendation"]
+        assert f") to {best['dimension_value']}: expected" in row["recommendation"]
 
 
 def test_b2b_response_rates(
-    warehouse: duckdb.DuckDBPyConnection, accounts: pd.DataFrame, known: dict[str, set[str]]
+    warehouse: duckdb.DuckDBPyConnection, labelled: dict[str, pd.DataFrame]
 ) -> None:
-    rates = table(warehouse, "marts.fct_b2b_response_rates")
-    months = VARS["renewal_window_months"]
-    frame = accounts.assign(
-        company_size_band=band(accounts["company_size"], VARS["company_size_bands"]),
-        renewal_window=np.where(
-            accounts["contract_remaining_months"] <= months,
-            f"within {months} months",
-            f"more than {months} months",
-        ),
+    """The B2B document's response rates by industry, region, size band and renewal window are
+    the b2b slice of fct_dimension_performance (values checked above); the document's
+    renewal-window effect shows."""
+    accounts = labelled["b2b"]
+    rates = table(warehouse, "marts.fct_dimension_performance")
+    rates = rates[rates["use_case"] == "b2b"]
+    assert set(rates["dimension"]) == {
+        "industry",
+        "region",
+        "company_size_band",
+        "renewal_window",
+    }
+    assert rates["overall_positive_rate"].to_numpy() == pytest.approx(
+        accounts["response_flag"].mean(), rel=1e-12
     )
-    for dimension in ("industry", "region", "company_size_band", "renewal_window"):
-        rows = rates[rates["dimension"] == dimension].set_index("dimension_value")
-        grouped = frame.groupby(dimension)["response_flag"].agg(["size", "sum"])
-        assert (rows.loc[grouped.index, "accounts"] == grouped["size"]).all()
-        assert (rows.loc[grouped.index, "responses"] == grouped["sum"]).all()
-        lower, upper = wilson(grouped["sum"], grouped["size"])
-        np.testing.assert_allclose(
-            rows.loc[grouped.index, "response_rate_ci_lower"], lower, rtol=1e-9
-        )
-        np.testing.assert_allclose(
-            rows.loc[grouped.index, "response_rate_ci_upper"], upper, rtol=1e-9
-        )
-        assert rows["accounts"].sum() == len(accounts)
-        assert rows["overall_response_rate"].iloc[0] == pytest.approx(
-            accounts["response_flag"].mean(), rel=1e-12
-        )
-        if dimension in ("industry", "region"):
-            assert known[dimension] <= set(rows.index)  # every known value, even if empty
-    within = rates[rates["dimension_value"] == f"within {months} months"].iloc[0]
-    assert within["rate_relative_to_overall"] > 1  # the document's renewal-window effect
+    within = rates[rates["dimension_value"] == "within 3 months"].iloc[0]
+    assert within["labelled_rows"] == (accounts["contract_remaining_months"] <= 3).sum()
+    assert within["rate_relative_to_overall"] > 1
 
 
 # --- statistical tests -------------------------------------------------------------------------
 
 
 def test_feature_target_tests_match_scipy(
-    warehouse: duckdb.DuckDBPyConnection, customers: pd.DataFrame, accounts: pd.DataFrame
+    warehouse: duckdb.DuckDBPyConnection, labelled: dict[str, pd.DataFrame]
 ) -> None:
     tests = table(warehouse, "marts.fct_feature_target_tests")
-    frames = {"marketing": (customers, "conversion"), "b2b": (accounts, "response_flag")}
-    features = VARS["analytics_features"]
+    frames = {name: (labelled[name], TARGETS[name]) for name in DECLARATIONS}
+    features = ANALYTICS_FEATURES
+    assert "ad_spend_capped" in features["marketing"]["numeric"]
+    assert features["b2b"]["categorical"] == ["industry", "region"]
     for use_case in frames:
         expected = {
             (f, t) for f in features[use_case]["numeric"] for t in ("welch_t", "mann_whitney_u")
         } | {(f, "chi_square") for f in features[use_case]["categorical"]}
         got = tests[tests["use_case"] == use_case]
         assert set(zip(got["feature"], got["test_name"], strict=True)) == expected
-        assert "conversion_rate" not in set(got["feature"])
+        assert not set(got["feature"]) & set(DECLARATIONS[use_case].blocked_columns)
     for row in tests.itertuples():
         frame, target = frames[row.use_case]
         y = frame[target].astype(int)
@@ -490,17 +579,21 @@ def woe_iv(counts: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_response_rate_bins_match_pandas(
-    warehouse: duckdb.DuckDBPyConnection, customers: pd.DataFrame, accounts: pd.DataFrame
+    warehouse: duckdb.DuckDBPyConnection, labelled: dict[str, pd.DataFrame]
 ) -> None:
     bins = table(warehouse, "marts.fct_response_rate_bins")
+    customers = labelled["marketing"]
+    # imputed columns are binned as observed (before imputation)
+    imputed = DECLARATIONS["marketing"].impute
+    assert set(imputed) == {"click_through_rate", "pages_per_visit"}
     observed_customers = customers.assign(
-        click_through_rate=customers["click_through_rate"].mask(
-            customers["is_click_through_rate_imputed"]
-        ),
-        pages_per_visit=customers["pages_per_visit"].mask(customers["is_pages_per_visit_imputed"]),
+        **{c: customers[c].mask(customers[f"is_{c}_imputed"]) for c in imputed}
     )
-    frames = {"marketing": (observed_customers, "conversion"), "b2b": (accounts, "response_flag")}
-    features = VARS["analytics_features"]
+    frames = {
+        "marketing": (observed_customers, "conversion"),
+        "b2b": (labelled["b2b"], "response_flag"),
+    }
+    features = ANALYTICS_FEATURES
     for use_case, (frame, target) in frames.items():
         y = frame[target].astype(int)
         for feature in features[use_case]["numeric"] + features[use_case]["categorical"]:
@@ -533,7 +626,7 @@ def test_information_value_summary(warehouse: duckdb.DuckDBPyConnection) -> None
     expected = bins.groupby(["use_case", "feature"])["iv_contribution"].sum()
     got = summary.set_index(["use_case", "feature"]).loc[expected.index]
     np.testing.assert_allclose(got["information_value"], expected, rtol=1e-12)
-    cuts = VARS["iv_strength_bands"]
+    cuts = [(b["label"], b.get("up_to")) for b in VARS["iv_strength_bands"]]
     assert (got["iv_strength"] == band(got["information_value"], cuts).to_numpy()).all()
 
 
@@ -543,9 +636,9 @@ def test_every_mart_column_is_documented_and_contracted(demo_build) -> None:
         node
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model"
-        and re.match(r"marts/(marketing|b2b|analytics)/", node["path"])
+        and re.match(r"marts/(data_quality|performance|analytics)/", node["path"])
     ]
-    assert len(marts) == 11
+    assert len(marts) == 10
     for node in marts:
         assert node["config"]["contract"]["enforced"], node["name"]
         assert node["columns"], node["name"]

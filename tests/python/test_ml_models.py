@@ -13,11 +13,14 @@ import pytest
 from scipy.stats import ks_2samp
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from dbt_runner import DbtResult, run_dbt
+from dbt_runner import PROJECT_ROOT, DbtResult, run_dbt
+from leakproof.declarations import load_project
 
 pytestmark = pytest.mark.dbt
 
-SCORING_MODELS = ["ml_marketing_model", "ml_b2b_model", "ml_marketing_scores", "ml_b2b_scores"]
+# training (or reading back the registered models), the registry, and scoring
+SCORING_MODELS = ["ml_trained_models", "ml_model_registry", "ml_scores"]
+DECLARATIONS = load_project(PROJECT_ROOT)
 
 
 def test_sql_metrics_equal_scikit_learn(warehouse: duckdb.DuckDBPyConnection) -> None:
@@ -26,10 +29,13 @@ def test_sql_metrics_equal_scikit_learn(warehouse: duckdb.DuckDBPyConnection) ->
     assert set(summary["use_case"]) == {"marketing", "b2b"}
     for row in summary.itertuples():
         rows = warehouse.sql(
-            "select label, score, raw_score, predicted_label from ml.ml_scored_rows "
-            f"where use_case = '{row.use_case}' and split = '{row.split}' and label is not null"
+            "select actual_label, calibrated_probability, predicted_label from ml.ml_scores "
+            f"where use_case = '{row.use_case}' and split = '{row.split}' "
+            "and actual_label is not null"
         ).df()
-        y, p = rows["label"].to_numpy(dtype=int), rows["score"].to_numpy()
+        assert row.rows_evaluated == len(rows)
+        y = rows["actual_label"].to_numpy(dtype=int)
+        p = rows["calibrated_probability"].to_numpy()
         assert row.auc == pytest.approx(roc_auc_score(y, p), abs=1e-9)
         assert row.pr_auc == pytest.approx(average_precision_score(y, p), abs=1e-9)
         assert row.ks == pytest.approx(ks_2samp(p[y == 1], p[y == 0]).statistic, abs=1e-9)
@@ -55,12 +61,14 @@ def test_calibration_fit_equals_an_unpenalised_logistic_regression(
         "select * from ml.ml_evaluation_summary where split = 'test' and use_case = 'b2b'"
     ).df()
     rows = warehouse.sql(
-        "select label, score from ml.ml_scored_rows "
-        "where use_case = 'b2b' and split = 'test' and label is not null"
+        "select actual_label, calibrated_probability from ml.ml_scores "
+        "where use_case = 'b2b' and split = 'test' and actual_label is not null"
     ).df()
-    score = np.clip(rows["score"].to_numpy(), 1e-12, 1 - 1e-12)
+    score = np.clip(rows["calibrated_probability"].to_numpy(), 1e-12, 1 - 1e-12)
     x = np.log(score / (1 - score)).reshape(-1, 1)
-    fit = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(x, rows["label"].astype(int))
+    fit = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(
+        x, rows["actual_label"].astype(int)
+    )
     assert summary["calibration_slope"].iloc[0] == pytest.approx(fit.coef_[0][0], abs=1e-6)
     assert summary["calibration_intercept"].iloc[0] == pytest.approx(fit.intercept_[0], abs=1e-6)
 
@@ -77,7 +85,7 @@ def test_lift_and_calibration_tables_add_up(warehouse: duckdb.DuckDBPyConnection
         "select sum(rows_in_bin) as n from ml.ml_calibration_bins where split = 'test'"
     ).fetchall()
     labelled = warehouse.sql(
-        "select count(*) from ml.ml_scored_rows where split = 'test' and label is not null"
+        "select count(*) from ml.ml_scores where split = 'test' and actual_label is not null"
     ).fetchall()
     assert calibration == labelled
 
@@ -85,36 +93,47 @@ def test_lift_and_calibration_tables_add_up(warehouse: duckdb.DuckDBPyConnection
 def test_scores_cover_every_feature_row_with_reason_codes(
     warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
-    counts = warehouse.sql(
-        "select split, count(*) from ml.ml_marketing_scores group by split order by split"
-    ).fetchall()
-    features = warehouse.sql(
-        "select split, count(*) from features.ml_customer_features group by split order by split"
-    ).fetchall()
-    assert counts == features
-    assert {split for split, _ in counts} == {"score", "test", "train"}
-    missing_reasons = warehouse.sql(
-        "select count(*) from ml.ml_marketing_scores where reason_1 is null"
-    ).fetchall()
-    assert missing_reasons == [(0,)]
+    for name, declaration in DECLARATIONS.items():
+        key = "select entity_key, split from {} order by all"
+        scored = warehouse.sql(key.format(f"ml.ml_scores where use_case = '{name}'")).fetchall()
+        features = warehouse.sql(key.format(f"features.{declaration.feature_table}")).fetchall()
+        assert scored == features, name
+        assert {split for _, split in scored} == {"score", "test", "train"}
+        # the label is the target where there is one, and the model is the use case's primary
+        checked = warehouse.sql(
+            "select count(*), count(*) filter (where s.actual_label is not distinct from "
+            f"f.{declaration.target}), count(*) filter (where s.reason_1 is not null), "
+            "count(*) filter (where s.model_id = r.model_id) "
+            f"from ml.ml_scores as s inner join features.{declaration.feature_table} as f "
+            "using (entity_key, split) inner join ml.ml_model_registry as r "
+            f"on r.use_case = '{name}' and r.role = 'primary' where s.use_case = '{name}'"
+        ).fetchall()
+        assert checked == [(len(features),) * 4], name
 
 
 def test_models_train_only_on_features_the_guard_approved(
     warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
-    registry = warehouse.sql("select use_case, feature_list from ml.ml_model_registry").df()
+    registry = warehouse.sql("select use_case, role, feature_list from ml.ml_model_registry").df()
+    assert sorted(zip(registry["use_case"], registry["role"], strict=True)) == [
+        ("b2b", "comparison"),
+        ("b2b", "primary"),
+        ("marketing", "comparison"),
+        ("marketing", "primary"),
+    ]
     approved = {
         row[0]: set(row[1])
         for row in warehouse.sql(
             "select model, list(distinct feature) from ml.ml_feature_lineage "
-            "where feature_role = 'feature' group by model"
+            "where feature_role = 'feature' and status in ('clean', 'allowed') group by model"
         ).fetchall()
     }
-    tables = {"marketing": "ml_customer_features", "b2b": "ml_account_features"}
     for row in registry.itertuples():
+        declaration = DECLARATIONS[row.use_case]
         used = set(json.loads(row.feature_list))
-        assert used <= approved[tables[row.use_case]]
-        assert "conversion_rate" not in used
+        assert used <= approved[declaration.feature_table]
+        assert not used & {*declaration.blocked_columns, *declaration.id_columns, "entity_key"}
+        assert set(declaration.raw_features) <= used
 
 
 def copy_warehouse(build: DbtResult, workdir: Path) -> None:
@@ -124,16 +143,10 @@ def copy_warehouse(build: DbtResult, workdir: Path) -> None:
 
 def scores_of(workdir: Path) -> list[tuple]:
     with duckdb.connect(str(workdir / "leakproof.duckdb"), read_only=True) as connection:
-        return (
-            connection.sql(
-                "select use_case, customer_id, raw_logit, calibrated_probability, reason_1 "
-                "from ml.ml_marketing_scores order by customer_id, split"
-            ).fetchall()
-            + connection.sql(
-                "select use_case, account_id, raw_logit, calibrated_probability, reason_1 "
-                "from ml.ml_b2b_scores order by account_id, campaign_wave"
-            ).fetchall()
-        )
+        return connection.sql(
+            "select use_case, entity_key, split, raw_logit, calibrated_probability, reason_1 "
+            "from ml.ml_scores order by use_case, entity_key, split"
+        ).fetchall()
 
 
 def test_retraining_reproduces_identical_scores(
@@ -169,7 +182,9 @@ def test_a_tampered_artifact_is_refused_by_name(
     copy_warehouse(demo_build, tmp_path)
     artifacts = tmp_path / "tampered_artifacts"
     shutil.copytree(demo_build.warehouse.parent / "artifacts", artifacts)
-    for model_file in artifacts.glob("marketing/*/model.joblib"):  # primary and comparison
+    tampered = sorted(artifacts.glob("marketing/*/model.joblib"))
+    assert len(tampered) == 2  # primary and comparison
+    for model_file in tampered:
         with model_file.open("ab") as handle:
             handle.write(b"\0")
     # the registry points at the original paths; re-point it at the copies
@@ -182,14 +197,15 @@ def test_a_tampered_artifact_is_refused_by_name(
                 model[key] = str(artifacts) + value[len(original) :]
     current.write_text(json.dumps(payload))
     result = run_dbt(
-        ["run", "--select", "ml_marketing_model", "ml_marketing_scores"],
+        ["run", "--select", *SCORING_MODELS],
         tmp_path,
         raw_dir=demo_raw_dir,
         dbt_vars={"retrain": False, "artifact_dir": str(artifacts)},
     )
     assert not result.ok
-    assert "model.joblib" in result.output
-    assert "sha256" in result.output
+    assert result.statuses()["model.leakproof.ml_scores"] != "success"
+    assert f"artifact {artifacts}/marketing/" in result.output
+    assert "/model.joblib failed its integrity check: expected sha256" in result.output
 
 
 def test_build_does_not_assume_a_low_base_rate_or_the_demo_categories(
@@ -215,8 +231,7 @@ def test_build_does_not_assume_a_low_base_rate_or_the_demo_categories(
             csv.writer(handle).writerows(rows)
 
     # everything that trains and evaluates (the marts and recommendations are covered elsewhere)
-    # (cautious: leave out tests with an unselected parent, e.g. the source conservation tests
-    # that also read the quarantine models)
+    # (cautious: leave out tests with an unselected parent)
     result = run_dbt(
         ["build", "--select", "+ml_evaluation_summary", "--indirect-selection", "cautious"],
         tmp_path / "run",
@@ -229,7 +244,7 @@ def test_build_does_not_assume_a_low_base_rate_or_the_demo_categories(
             "where use_case = 'marketing' and split = 'test'"
         ).fetchall()
         types = connection.sql(
-            "select distinct campaign_type from features.ml_customer_features"
+            "select distinct campaign_type from features.ml_marketing_features"
         ).fetchall()
     ((base_rate, auc),) = summary
     assert base_rate > 0.95

@@ -1,7 +1,7 @@
-"""Drift monitoring and B2B targeting on the demo build: ml_psi equals an independent numpy PSI
-over the frozen bins, the drifted wave warns and the stable populations do not, the error var
-turns drift into a failing gate, the bins stay frozen with `retrain: false`, and the targeting
-curve adds up."""
+"""Drift monitoring and targeting on the demo build: ml_psi equals an independent numpy PSI over
+the frozen bins, the drifted wave warns and the stable populations do not, the error var turns
+drift into a failing gate, the bins stay frozen with `retrain: false`, and every use case's
+targeting curve adds up."""
 
 from __future__ import annotations
 
@@ -18,20 +18,25 @@ from leakproof import drift
 
 pytestmark = pytest.mark.dbt
 
+# Populations: the test split and the scoring batch of a use case split at random; every period
+# of a use case split by time (b2b: campaign waves 1-4 train, 5 test, 6 the unlabelled newest).
 POPULATIONS = {
     "marketing": """
         select f.*, s.calibrated_probability,
             case when f.split = 'score' then 'scoring_batch' else 'test_split' end as population
-        from features.ml_customer_features as f
-        inner join ml.ml_marketing_scores as s using (customer_id, split)
+        from features.ml_marketing_features as f
+        inner join ml.ml_scores as s
+            on s.use_case = 'marketing' and s.entity_key = f.entity_key and s.split = f.split
         where f.split in ('score', 'test')
     """,
     "b2b": """
-        select f.*, s.calibrated_probability, 'wave_' || f.campaign_wave as population
-        from features.ml_account_features as f
-        inner join ml.ml_b2b_scores as s using (account_id, campaign_wave)
+        select f.*, s.calibrated_probability, 'campaign_wave ' || f.campaign_wave as population
+        from features.ml_b2b_features as f
+        inner join ml.ml_scores as s
+            on s.use_case = 'b2b' and s.entity_key = f.entity_key and s.split = f.split
     """,
 }
+DRIFTED = "campaign_wave 6"
 
 
 def copy_warehouse(build: DbtResult, workdir: Path) -> None:
@@ -64,6 +69,17 @@ def test_psi_equals_an_independent_numpy_computation(
     # every variable of every population: the score and each feature of both models
     variables = bins.groupby("use_case")["variable_name"].nunique()
     assert compared == len(measured) == variables["marketing"] * 2 + variables["b2b"] * 6
+    populations = measured.drop_duplicates(["use_case", "population"]).set_index(
+        ["use_case", "population"]
+    )
+    assert populations.loc[
+        ("b2b", DRIFTED), ["population_split", "population_period"]
+    ].tolist() == [
+        "score",
+        "6",
+    ]
+    assert populations.loc[("b2b", "campaign_wave 5"), "population_split"] == "test"
+    assert pd.isna(populations.loc[("marketing", "scoring_batch"), "population_period"])
 
 
 def test_the_drifted_wave_warns_and_the_stable_populations_do_not(
@@ -72,9 +88,9 @@ def test_the_drifted_wave_warns_and_the_stable_populations_do_not(
     measured = warehouse.sql("select * from ml.ml_psi").df()
     gated = measured[measured["is_gated"]]
     drifted = gated[gated["is_above_warn"]]
-    assert set(drifted["population"]) == {"wave_6"}, drifted
+    assert set(drifted["population"]) == {DRIFTED}, drifted
     assert {"company_size", "website_visits_30d"} <= set(drifted["variable_name"])
-    stable = gated[gated["population"] != "wave_6"]
+    stable = gated[gated["population"] != DRIFTED]
     assert stable["psi"].max() < 0.1, stable.nlargest(3, "psi")
     # the out-of-fold target encoding is measured but not gated (see ml_psi_reference_bins)
     assert set(measured.loc[~measured["is_gated"], "variable_name"]) == {
@@ -87,7 +103,7 @@ def test_the_drifted_wave_warns_and_the_stable_populations_do_not(
         if unique_id.startswith("test.") and "psi_below" in unique_id
     }
     assert statuses == {"psi_below_warn_ml_psi": "warn", "psi_below_error_ml_psi": "pass"}
-    assert "PSI DRIFT WARNING: b2b wave_6 - website_visits_30d" in demo_build.output
+    assert f"PSI DRIFT WARNING: b2b {DRIFTED} - website_visits_30d" in demo_build.output
 
 
 def test_the_error_var_turns_drift_into_a_failing_gate(
@@ -103,8 +119,9 @@ def test_the_error_var_turns_drift_into_a_failing_gate(
     assert not result.ok
     statuses = {k.split(".")[2]: v for k, v in result.statuses().items() if k.startswith("test.")}
     assert statuses["psi_below_error_ml_psi"] == "fail"
-    assert "PSI DRIFT GATE: b2b wave_6 - website_visits_30d" in result.output
-    assert "PSI DRIFT GATE: b2b wave_5" not in result.output
+    assert f"PSI DRIFT GATE: b2b {DRIFTED} - website_visits_30d" in result.output
+    assert "PSI DRIFT GATE: b2b campaign_wave 5" not in result.output
+    assert "PSI DRIFT GATE: marketing" not in result.output
 
 
 def test_reference_bins_stay_frozen_with_retrain_false(
@@ -131,26 +148,51 @@ def test_reference_bins_stay_frozen_with_retrain_false(
 
 
 def test_targeting_curve_adds_up(warehouse: duckdb.DuckDBPyConnection) -> None:
-    curve = warehouse.sql("select * from ml.ml_b2b_targeting").df()
+    curve = warehouse.sql("select * from ml.ml_targeting").df()
     scores = warehouse.sql(
-        "select split, account_id, actual_label, calibrated_probability from ml.ml_b2b_scores "
-        "where split in ('test', 'score')"
+        "select s.use_case, s.split, s.entity_key, s.actual_label, s.calibrated_probability, "
+        "coalesce(cast(f.campaign_wave as varchar), '(all)') as period "
+        "from ml.ml_scores as s left join features.ml_b2b_features as f "
+        "on s.use_case = 'b2b' and s.entity_key = f.entity_key and s.split = f.split "
+        "where s.split in ('test', 'score')"
     ).df()
-    assert set(curve["population_split"]) == {"test", "score"}
-    for split, rows in scores.groupby("split"):
-        ranked = rows.sort_values(["calibrated_probability", "account_id"], ascending=[False, True])
-        own = curve[curve["population_split"] == split].sort_values("accounts_contacted")
+    # the held-out test split and the rows to score, per period for the time-split b2b
+    populations = zip(curve["use_case"], curve["population_split"], curve["period"], strict=True)
+    assert sorted(set(populations)) == [
+        ("b2b", "score", "6"),
+        ("b2b", "test", "5"),
+        ("marketing", "score", "(all)"),
+        ("marketing", "test", "(all)"),
+    ]
+    for (use_case, split, period), rows in scores.groupby(["use_case", "split", "period"]):
+        ranked = rows.sort_values(["calibrated_probability", "entity_key"], ascending=[False, True])
+        own = curve[
+            (curve["use_case"] == use_case)
+            & (curve["population_split"] == split)
+            & (curve["period"] == period)
+        ].sort_values("rows_contacted")
         assert np.allclose(own["budget_share"], np.arange(1, 21) / 20)
-        assert own["is_contact_budget"].sum() == 1
+        assert own["is_contact_budget"].sum() == 1  # 0.2 is on the grid
         assert own.loc[own["is_contact_budget"], "budget_share"].item() == pytest.approx(0.2)
+        assert (own["rows_total"] == len(rows)).all()
         for _, row in own.iterrows():
             top = ranked.head(int(np.ceil(round(row["budget_share"] * len(rows), 6))))
-            assert row["accounts_contacted"] == len(top)
-            assert row["expected_responses"] == pytest.approx(top["calibrated_probability"].sum())
+            assert row["rows_contacted"] == len(top)
+            assert row["score_cutoff"] == top["calibrated_probability"].min()
+            assert row["expected_positives"] == pytest.approx(top["calibrated_probability"].sum())
+            assert row["expected_lift"] == pytest.approx(
+                top["calibrated_probability"].mean() / rows["calibrated_probability"].mean()
+            )
             if split == "test":
                 rate = top["actual_label"].mean()
-                assert row["observed_response_rate"] == pytest.approx(rate)
-                assert row["observed_lift"] == pytest.approx(rate / rows["actual_label"].mean())
+                base = rows["actual_label"].mean()
+                assert row["is_labelled"]
+                assert row["observed_positives"] == top["actual_label"].sum()
+                assert row["observed_positive_rate"] == pytest.approx(rate)
+                assert row["observed_lift"] == pytest.approx(rate / base)
+                assert row["observed_positives_over_random"] == pytest.approx(
+                    top["actual_label"].sum() - len(top) * base
+                )
             else:
-                assert pd.isna(row["observed_response_rate"]) and not row["is_labelled"]
+                assert pd.isna(row["observed_positive_rate"]) and not row["is_labelled"]
         assert own["expected_lift"].iloc[-1] == pytest.approx(1.0)

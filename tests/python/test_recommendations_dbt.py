@@ -1,6 +1,6 @@
-"""The recommendation tables on the demo build: one row per customer, lifts consistent, the
-recommendations equal a brute-force loop with the registered model, and the policy evaluation
-carries the TRUE values, recomputed here from the sidecar."""
+"""The what-if tables on the demo build: one row per row of every what-if use case's features, lifts
+consistent, the recommendations equal a brute-force loop with the registered model, and the
+policy evaluation carries the TRUE values, recomputed here from the sidecar."""
 
 from __future__ import annotations
 
@@ -11,11 +11,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dbt_runner import PROJECT_ROOT, DbtResult
 from leakproof import artifacts, train
+from leakproof.declarations import load_project
 
 pytestmark = pytest.mark.dbt
 
-PER_CHANNEL = (
+DECLARATIONS = load_project(PROJECT_ROOT)
+MARKETING = DECLARATIONS["marketing"]
+# the features the arm decides besides the treatments: functions of the channel (declared
+# derived features of the treatments, aggregates and the out-of-fold encoding by channel)
+PER_ARM = (
+    "channel_platform",
     "is_paid_channel",
     "channel_avg_ad_spend",
     "channel_share_of_customers",
@@ -23,74 +30,153 @@ PER_CHANNEL = (
 )
 
 
-def test_one_row_per_customer_and_consistent_lifts(warehouse: duckdb.DuckDBPyConnection) -> None:
-    features = warehouse.sql("select customer_id, split from features.ml_customer_features").df()
-    recs = warehouse.sql("select * from ml.ml_recommendations").df()
+def recommendations(warehouse: duckdb.DuckDBPyConnection, where: str = "true") -> pd.DataFrame:
+    return warehouse.sql(f"select * from ml.ml_recommendations where {where}").df()
+
+
+def sidecar(demo_raw_dir: Path) -> pd.DataFrame:
+    """The marketing ground truth, keyed like the rows (entity_key = CustomerID as text)."""
+    truth = pd.read_parquet(demo_raw_dir / MARKETING.truth.file)
+    return truth.assign(entity_key=truth["CustomerID"].astype(str))
+
+
+def test_one_row_per_row_and_consistent_lifts(warehouse: duckdb.DuckDBPyConnection) -> None:
+    features = warehouse.sql("select entity_key, split from features.ml_marketing_features").df()
+    recs = recommendations(warehouse)
+    # only the use cases that declare what_if treatments (b2b declares none)
+    assert set(recs["use_case"]) == {"marketing"}
     assert len(recs) == len(features)
-    assert set(zip(recs["customer_id"], recs["split"], strict=True)) == set(
-        zip(features["customer_id"], features["split"], strict=True)
+    assert set(zip(recs["entity_key"], recs["split"], strict=True)) == set(
+        zip(features["entity_key"], features["split"], strict=True)
     )
     assert (recs["recommended_probability"] >= recs["current_probability"]).all()
     assert (recs["runner_up_probability"] <= recs["recommended_probability"]).all()
+    assert (recs["runner_up_arm"] != recs["recommended_arm"]).all()
     np.testing.assert_allclose(
         recs["absolute_lift"], recs["recommended_probability"] - recs["current_probability"]
     )
     np.testing.assert_allclose(
         recs["relative_lift"], recs["recommended_probability"] / recs["current_probability"] - 1
     )
-    assert (recs["combinations_considered"] == 49).all()
+    assert (
+        recs["is_recommendation_current"] == (recs["current_arm"] == recs["recommended_arm"])
+    ).all()
+    assert (recs["arms_considered"] == 49).all()
+    assert (recs["treatments"] == "campaign_channel + advertising_platform").all()
+    assert (recs["min_support_rows"] == MARKETING.what_if.min_support).all()
+    assert not recs["is_in_support_only"].any()
     assert recs["is_model_claimed"].all()
+    registry = warehouse.sql(
+        "select model_id from ml.ml_model_registry where use_case = 'marketing' "
+        "and role = 'primary'"
+    ).fetchall()
+    assert set(recs["model_id"]) == {registry[0][0]}
+    # the current arm is the row's own channel + platform
+    own = recs.merge(
+        warehouse.sql(
+            "select entity_key, split, campaign_channel || ' + ' || advertising_platform as arm "
+            "from features.ml_marketing_features"
+        ).df(),
+        on=["entity_key", "split"],
+    )
+    assert (own["current_arm"] == own["arm"]).all()
+
+
+def test_support_counts_equal_the_training_rows_of_the_segment(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    recs = recommendations(warehouse)
+    features = warehouse.sql(
+        "select entity_key, split, age_group, income_tier, "
+        "campaign_channel || ' + ' || advertising_platform as arm "
+        "from features.ml_marketing_features"
+    ).df()
+    assert MARKETING.what_if.support_segments == ("age_group", "income_tier")
+    counts = (
+        features[features["split"] == "train"].groupby(["age_group", "income_tier", "arm"]).size()
+    )
+    joined = recs.merge(features, on=["entity_key", "split"])
+    key = pd.MultiIndex.from_arrays(
+        [joined["age_group"], joined["income_tier"], joined["recommended_arm"]]
+    )
+    expected = counts.reindex(key, fill_value=0).to_numpy()
+    np.testing.assert_array_equal(joined["recommendation_support_rows"], expected)
+    np.testing.assert_array_equal(
+        joined["is_recommendation_in_support"], expected >= MARKETING.what_if.min_support
+    )
+    assert not joined["is_recommendation_in_support"].all()
 
 
 def test_recommendations_equal_a_brute_force_loop_with_the_registered_model(
     warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
-    features = warehouse.sql("select * from features.ml_customer_features").df()
-    registry = warehouse.sql("select * from ml.ml_marketing_model").df()
-    recs = warehouse.sql("select * from ml.ml_recommendations").df()
+    features = warehouse.sql("select * from features.ml_marketing_features").df()
+    registry = warehouse.sql(
+        "select * from ml.ml_model_registry where use_case = 'marketing' and role = 'primary'"
+    ).df()
+    recs = recommendations(warehouse).set_index(["entity_key", "split"])
     bundle = artifacts.load_registered(registry)
     train_rows = features[features["split"] == "train"]
     held_out = features[features["split"] != "train"]
     channels = sorted(train_rows["campaign_channel"].unique())
     platforms = sorted(train_rows["advertising_platform"].unique())
-    by_id = recs.set_index(["customer_id", "split"])
-    for _, customer in features.sample(50, random_state=0).iterrows():
-        rows = []
+    assert len(channels) * len(platforms) == 49
+    # a channel's per-arm values: those of a held-out row of the channel (an out-of-fold
+    # encoding there uses every training row); a platform's tool: its most common training tool
+    per_channel = {
+        channel: held_out[held_out["campaign_channel"] == channel].iloc[0] for channel in channels
+    }
+    native_tool = {}
+    for platform in platforms:
+        counts = train_rows.loc[
+            train_rows["advertising_platform"] == platform, "advertising_tool"
+        ].value_counts()
+        native_tool[platform] = sorted(counts.index[counts == counts.max()])[0]
+    sample = features.sample(50, random_state=0)
+    arms = []
+    for _, row in sample.iterrows():
         for channel in channels:
-            same_channel = held_out[held_out["campaign_channel"] == channel].iloc[0]
             for platform in platforms:
-                row = customer.to_dict()
-                row["campaign_channel"], row["advertising_platform"] = channel, platform
-                row["channel_platform"] = f"{channel} + {platform}"
-                for column in PER_CHANNEL:
-                    row[column] = same_channel[column]
-                if platform != customer["advertising_platform"]:
-                    tools = train_rows.loc[
-                        train_rows["advertising_platform"] == platform, "advertising_tool"
-                    ]
-                    row["advertising_tool"] = tools.value_counts().index[0]
-                rows.append(row)
-        frame = pd.DataFrame(rows)
-        probability = train.predict_proba_frame(bundle, frame)["calibrated_probability"].to_numpy()
+                arm = row.to_dict()
+                arm["campaign_channel"], arm["advertising_platform"] = channel, platform
+                for column in PER_ARM:
+                    arm[column] = per_channel[channel][column]
+                arm["channel_platform"] = f"{channel} + {platform}"
+                if platform != row["advertising_platform"]:  # the tool follows the platform
+                    arm["advertising_tool"] = native_tool[platform]
+                arms.append(arm)
+    frame = pd.DataFrame(arms)
+    scored = train.predict_proba_frame(bundle, frame)["calibrated_probability"].to_numpy()
+    labels = frame["channel_platform"].to_numpy().reshape(len(sample), 49)
+    for (_, row), probability, arm_labels in zip(
+        sample.iterrows(), scored.reshape(len(sample), 49), labels, strict=True
+    ):
         best = int(np.argmax(probability))
-        current = (
-            frame["channel_platform"]
-            .tolist()
-            .index(f"{customer['campaign_channel']} + {customer['advertising_platform']}")
+        current = list(arm_labels).index(
+            f"{row['campaign_channel']} + {row['advertising_platform']}"
         )
-        got = by_id.loc[(customer["customer_id"], customer["split"])]
-        assert got["recommended_channel_platform"] == frame["channel_platform"].iloc[best]
+        got = recs.loc[(row["entity_key"], row["split"])]
+        assert got["recommended_arm"] == arm_labels[best]
         assert got["recommended_probability"] == pytest.approx(probability[best], rel=1e-9)
         assert got["current_probability"] == pytest.approx(probability[current], rel=1e-9)
+        runner = int(np.argsort(-probability, kind="stable")[1])
+        assert got["runner_up_arm"] == arm_labels[runner]
+        assert got["runner_up_probability"] == pytest.approx(probability[runner], rel=1e-9)
 
 
-def test_current_probability_of_a_test_customer_is_its_score(
+def test_current_probability_of_a_held_out_row_is_its_score(
     warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
     joined = warehouse.sql(
         "select r.current_probability, s.calibrated_probability from ml.ml_recommendations r "
-        "inner join ml.ml_marketing_scores s using (customer_id, split) where r.split <> 'train'"
+        "inner join ml.ml_scores s using (use_case, entity_key, split) where r.split <> 'train'"
     ).df()
+    assert (
+        len(joined)
+        == warehouse.sql(
+            "select count(*) from features.ml_marketing_features where split <> 'train'"
+        ).fetchall()[0][0]
+    )
     np.testing.assert_allclose(
         joined["current_probability"], joined["calibrated_probability"], rtol=1e-9
     )
@@ -98,18 +184,48 @@ def test_current_probability_of_a_test_customer_is_its_score(
 
 def test_summary_adds_up(warehouse: duckdb.DuckDBPyConnection) -> None:
     summary = warehouse.sql("select * from ml.ml_recommendation_summary").df()
-    totals = warehouse.sql(
-        "select count(*) as n, sum(current_probability) as cur, "
-        "sum(recommended_probability) as rec from ml.ml_recommendations"
-    ).df()
-    overall = summary[(summary["scope"] == "all") & (summary["segment_type"] == "overall")].iloc[0]
-    assert overall["customers"] == totals["n"][0]
-    assert overall["expected_conversions_current"] == pytest.approx(totals["cur"][0])
-    assert overall["expected_conversions_recommended"] == pytest.approx(totals["rec"][0])
-    by_tier = summary[(summary["scope"] == "all") & (summary["segment_type"] == "income_tier")]
-    assert by_tier["customers"].sum() == totals["n"][0]
-    documented = summary[summary["segment_type"] == "document"]
-    assert set(documented["segment"]) == {"high income", "young adults"}
+    assert set(summary["use_case"]) == {"marketing"}
+    recs = recommendations(warehouse).merge(
+        warehouse.sql(
+            "select entity_key, split, age_group, income_tier from features.ml_marketing_features"
+        ).df(),
+        on=["entity_key", "split"],
+    )
+    for scope, rows in (("all", recs), ("test", recs[recs["split"] == "test"])):
+        mine = summary[summary["scope"] == scope]
+        overall = mine[mine["segment_type"] == "overall"].iloc[0]
+        assert overall["segment"] == "all rows"
+        assert overall["segment_rows"] == len(rows)
+        assert overall["expected_positives_current"] == pytest.approx(
+            rows["current_probability"].sum()
+        )
+        assert overall["expected_positives_recommended"] == pytest.approx(
+            rows["recommended_probability"].sum()
+        )
+        top = rows["recommended_arm"].value_counts()
+        assert overall["top_recommended_arm"] == sorted(top.index[top == top.max()])[0]
+        assert overall["top_recommendation_share"] == pytest.approx(top.max() / len(rows))
+        for segment_type in MARKETING.what_if.support_segments:
+            by_segment = mine[mine["segment_type"] == segment_type].set_index("segment")
+            counts = rows[segment_type].value_counts()
+            assert (by_segment.loc[counts.index, "segment_rows"] == counts).all()
+            assert by_segment["segment_rows"].sum() == len(rows)
+        declared = mine[mine["segment_type"] == "declared"].set_index("segment")
+        assert (
+            set(declared.index)
+            == set(MARKETING.what_if.summary_segments)
+            == {
+                "high income",
+                "young adults",
+            }
+        )
+        high = rows[rows["income_tier"] == "high"]
+        assert declared.loc["high income", "segment_rows"] == len(high)
+        assert declared.loc["high income", "relative_lift"] == pytest.approx(
+            high["recommended_probability"].sum() / high["current_probability"].sum() - 1
+        )
+        young = mine[(mine["segment_type"] == "age_group") & (mine["segment"] == "18-29")]
+        assert declared.loc["young adults", "segment_rows"] == young["segment_rows"].item()
     assert summary["is_model_claimed"].all()
 
 
@@ -117,67 +233,101 @@ def test_policy_evaluation_holds_the_true_values(
     warehouse: duckdb.DuckDBPyConnection, demo_raw_dir: Path
 ) -> None:
     table = warehouse.sql("select * from ml.ml_policy_evaluation").df()
+    assert set(table["use_case"]) == {"marketing"}
     assert set(zip(table["policy"], table["estimator"], strict=True)) == {
         ("historical", e)
         for e in ("observed", "direct_method", "ipw", "snipw", "doubly_robust", "truth")
     } | {("recommended", e) for e in ("direct_method", "ipw", "snipw", "doubly_robust", "truth")}
     assert table["has_truth"].all()
     assert (table["evaluated_split"] == "test").all()
+    assert (table["propensity_source"] == "estimated").all()  # assignment: estimated
     estimated = table[table["estimator"] != "truth"]
-    assert (estimated["ci_lower"] <= estimated["conversion_rate"] + 1e-12).all()
-    assert (estimated["conversion_rate"] <= estimated["ci_upper"] + 1e-12).all()
+    assert (estimated["ci_lower"] <= estimated["positive_rate"] + 1e-12).all()
+    assert (estimated["positive_rate"] <= estimated["ci_upper"] + 1e-12).all()
 
-    # the truth, recomputed from the sidecar: mean true p of each policy's combination
-    truth = pd.read_parquet(demo_raw_dir / "_truth" / "customers_truth.parquet")
-    recs = warehouse.sql("select * from ml.ml_recommendations where split = 'test'").df()
-    joined = recs.merge(truth, left_on="customer_id", right_on="CustomerID", how="inner")
-    assert len(joined) == len(recs)
-    true_recommended = np.mean(
-        [
-            row[f"p__{row['recommended_channel']}__{row['recommended_platform']}"]
-            for _, row in joined.iterrows()
-        ]
+    recs = recommendations(warehouse, "split = 'test'")
+    features = warehouse.sql(
+        "select entity_key, conversion from features.ml_marketing_features where split = 'test'"
+    ).df()
+    n = len(recs)
+    assert (table["rows_evaluated"] == n).all()
+    np.testing.assert_allclose(table["expected_positives"], table["positive_rate"] * n)
+    assert (table["matched_rows"] == (recs["current_arm"] == recs["recommended_arm"]).sum()).all()
+    assert table["share_out_of_support"].iloc[0] == pytest.approx(
+        1 - recs["is_recommendation_in_support"].mean()
     )
     rows = table.set_index(["policy", "estimator"])
-    assert rows.loc[("recommended", "truth"), "conversion_rate"] == pytest.approx(
+    assert rows.loc[("historical", "observed"), "positive_rate"] == pytest.approx(
+        features["conversion"].mean()
+    )
+    assert rows.loc[("historical", "direct_method"), "positive_rate"] == pytest.approx(
+        recs["current_probability"].mean()
+    )
+    assert rows.loc[("recommended", "direct_method"), "positive_rate"] == pytest.approx(
+        recs["recommended_probability"].mean()
+    )
+
+    # the truth, recomputed from the sidecar: mean true p of each policy's arm
+    joined = recs.merge(sidecar(demo_raw_dir), on="entity_key", how="inner")
+    assert len(joined) == n
+    true_recommended = np.mean(
+        [
+            row[f"p__{channel}__{platform}"]
+            for row, (channel, platform) in zip(
+                joined.to_dict("records"),
+                joined["recommended_arm"].str.split(" + ", regex=False),
+                strict=True,
+            )
+        ]
+    )
+    assert rows.loc[("recommended", "truth"), "positive_rate"] == pytest.approx(
         true_recommended, rel=1e-6
     )
-    assert rows.loc[("historical", "truth"), "conversion_rate"] == pytest.approx(
+    assert rows.loc[("recommended", "truth"), "positive_rate"] == pytest.approx(
+        recs["true_recommended_probability"].mean(), rel=1e-12
+    )
+    assert rows.loc[("historical", "truth"), "positive_rate"] == pytest.approx(
         joined["p_realised"].mean(), rel=1e-6
     )
     for policy_name in ("historical", "recommended"):
-        for estimator in ("direct_method", "ipw", "doubly_robust"):
+        truth = rows.loc[(policy_name, "truth"), "positive_rate"]
+        for estimator in ("direct_method", "ipw", "snipw", "doubly_robust"):
             row = rows.loc[(policy_name, estimator)]
-            assert row["bias_vs_truth"] == pytest.approx(
-                row["conversion_rate"] - rows.loc[(policy_name, "truth"), "conversion_rate"]
-            )
+            assert row["true_positive_rate"] == pytest.approx(truth)
+            assert row["bias_vs_truth"] == pytest.approx(row["positive_rate"] - truth)
     claimed = rows.loc[("recommended", "direct_method")]
     assert claimed["is_model_claimed"]
     assert claimed["relative_lift"] == pytest.approx(
-        claimed["conversion_rate"] / rows.loc[("historical", "direct_method"), "conversion_rate"]
-        - 1
+        claimed["positive_rate"] / rows.loc[("historical", "direct_method"), "positive_rate"] - 1
+    )
+    assert rows.loc[("recommended", "truth"), "relative_lift"] == pytest.approx(
+        true_recommended / joined["p_realised"].mean() - 1, rel=1e-6
     )
     assert 0 < table["min_propensity_logged"].iloc[0] <= 1
-    assert 0 < table["effective_sample_size"].iloc[0] <= table["customers"].iloc[0]
+    assert 0 < table["effective_sample_size"].iloc[0] <= n
     assert table["propensity_corr_vs_truth"].iloc[0] > 0.5
 
 
 def test_true_probabilities_come_from_the_sidecar(
     warehouse: duckdb.DuckDBPyConnection, demo_raw_dir: Path
 ) -> None:
-    recs = warehouse.sql("select * from ml.ml_recommendations").df()
+    recs = recommendations(warehouse)
     assert recs["has_truth"].all()
-    truth = pd.read_parquet(demo_raw_dir / "_truth" / "customers_truth.parquet")
-    joined = recs.merge(truth, left_on="customer_id", right_on="CustomerID", how="inner")
+    joined = recs.merge(sidecar(demo_raw_dir), on="entity_key", how="inner")
     assert len(joined) == len(recs)
-    # the current combination is the realised one, so its true p is the sidecar's p_realised
+    # the current arm is the realised one, so its true p is the sidecar's p_realised
     np.testing.assert_allclose(joined["true_current_probability"], joined["p_realised"], rtol=1e-6)
+    arms = joined["recommended_arm"].str.split(" + ", regex=False)
+    expected = [
+        row[f"p__{c}__{p}"] for row, (c, p) in zip(joined.to_dict("records"), arms, strict=True)
+    ]
+    np.testing.assert_allclose(joined["true_recommended_probability"], expected, rtol=1e-12)
     summary = warehouse.sql(
         "select * from ml.ml_recommendation_summary where segment_type = 'overall'"
     ).df()
     overall = summary[summary["scope"] == "all"].iloc[0]
     assert overall["has_truth"]
-    assert overall["true_conversions_recommended"] == pytest.approx(
+    assert overall["true_positives_recommended"] == pytest.approx(
         recs["true_recommended_probability"].sum()
     )
     assert overall["true_relative_lift"] == pytest.approx(
@@ -189,7 +339,7 @@ def test_true_probabilities_come_from_the_sidecar(
     "model", ["ml_recommendations", "ml_recommendation_summary", "ml_policy_evaluation"]
 )
 def test_every_column_is_documented_in_order(
-    warehouse: duckdb.DuckDBPyConnection, demo_build, model: str
+    warehouse: duckdb.DuckDBPyConnection, demo_build: DbtResult, model: str
 ) -> None:
     node = demo_build.manifest()["nodes"][f"model.leakproof.{model}"]
     documented = list(node["columns"])

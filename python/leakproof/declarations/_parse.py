@@ -35,6 +35,7 @@ from leakproof.declarations._reading import (
     as_mapping,
     as_names,
     as_number,
+    as_values,
 )
 from leakproof.exceptions import DeclarationError
 
@@ -80,11 +81,16 @@ def _declaration(document: Any, path: Path, problems: Problems) -> Declaration |
     targets = [c for c in columns if c.role == "target"]
     if len(targets) != 1:
         problems.add("columns", f"exactly one column must have role target, found {len(targets)}")
+    # the labels as YAML read them (not as text): an unquoted yes / no is a boolean to refuse
     positive = [
-        as_label(v, f"{target_key}.positive", problems) for v in as_names(target.get("positive"))
+        label
+        for v in as_values(target.get("positive"))
+        if (label := as_label(v, f"{target_key}.positive", problems)) is not None
     ]
     negative = [
-        as_label(v, f"{target_key}.negative", problems) for v in as_names(target.get("negative"))
+        label
+        for v in as_values(target.get("negative"))
+        if (label := as_label(v, f"{target_key}.negative", problems)) is not None
     ]
     if not positive:
         problems.add(f"{target_key}.positive", "name at least one positive label")
@@ -123,8 +129,8 @@ def _declaration(document: Any, path: Path, problems: Problems) -> Declaration |
         columns=tuple(columns),
         grain=grain,
         target=target_column or "",
-        positive=tuple(p for p in positive if p is not None),
-        negative=tuple(n for n in negative if n is not None),
+        positive=tuple(positive),
+        negative=tuple(negative),
         split=split,
         impute=impute,
         outliers=outliers,
@@ -214,7 +220,11 @@ def _columns(value: Any, table_key: str, problems: Problems) -> list[Column]:
             problems.add(key, f"min {low:g} is above max {high:g}")
         if (low is not None or high is not None) and data_type not in NUMERIC_TYPES:
             problems.add(key, f"min / max need a numeric data_type, not {data_type}")
-        accepted = [str(v) for v in as_names(meta.get("accepted_values"))]
+        accepted = [
+            label
+            for v in as_values(meta.get("accepted_values"))
+            if (label := as_label(v, f"{key}.accepted_values", problems)) is not None
+        ]
         aliases = {
             str(k): str(v)
             for k, v in as_mapping(meta.get("aliases"), f"{key}.aliases", problems).items()

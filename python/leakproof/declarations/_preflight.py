@@ -119,7 +119,13 @@ def check_file(
     table = declaration.table
     where = f"{path} (use case {declaration.name}, declared in use_cases/{declaration.name}.yml)"
     if not path.exists():
-        return [("problem", f"{where} not found (var raw_dir={path.parent})")]
+        return [
+            (
+                "problem",
+                f"{where} not found (var raw_dir={path.parent}): put the file there, or point "
+                "var raw_dir at the directory that has it",
+            )
+        ]
     size = path.stat().st_size
     if size == 0:
         if role == "scoring":
@@ -127,8 +133,9 @@ def check_file(
         return [("problem", f"{where} is empty (0 bytes): no header and no rows")]
     if table.file_format(raw_format) == "parquet":
         return [("ok", f"{where} is a Parquet file")]
-    head = path.read_bytes()[:_SNIFF_BYTES]
-    text, problem = _decode(head, table.encoding, where)
+    with path.open("rb") as handle:  # the head only: a raw file may be gigabytes
+        head = handle.read(_SNIFF_BYTES)
+    text, problem = _decode(head, table.encoding, where, whole_file=len(head) < _SNIFF_BYTES)
     if problem:
         return [("problem", problem)]
     lines = text.splitlines()
@@ -141,7 +148,7 @@ def check_file(
     return [("ok", f"{where}: {len(header)} columns, header as declared")]
 
 
-def _decode(head: bytes, encoding: str, where: str) -> tuple[str, str | None]:
+def _decode(head: bytes, encoding: str, where: str, whole_file: bool) -> tuple[str, str | None]:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and "16" not in encoding:
         return (
             "",
@@ -149,7 +156,9 @@ def _decode(head: bytes, encoding: str, where: str) -> tuple[str, str | None]:
             "set encoding: utf-16 in its declaration",
         )
     try:
-        text = head.decode(encoding.replace("-", "_"), errors="strict")
+        # incremental: a head cut off inside a multi-byte character is not an encoding error
+        decoder = codecs.getincrementaldecoder(encoding.replace("-", "_"))(errors="strict")
+        text = decoder.decode(head, final=whole_file)
     except UnicodeDecodeError as error:
         fix = (
             "set encoding: latin-1 in its declaration"
@@ -192,14 +201,17 @@ def _header_problems(
             " (a first column without a name is usually a pandas index: "
             "write the file with index=False)"
             if 1 in empty
-            else ""
+            else ": give every column a name"
         )
         problems.append(
             f"{where}: column(s) {', '.join(map(str, empty))} of the header have no name{hint}"
         )
     duplicated = sorted({n for n in names if n and [m.lower() for m in names].count(n.lower()) > 1})
     if duplicated:
-        problems.append(f"{where}: the header names {', '.join(duplicated)} more than once")
+        problems.append(
+            f"{where}: the header names {', '.join(duplicated)} more than once: "
+            "give each column its own name"
+        )
     if missing:
         unexpected = [
             n

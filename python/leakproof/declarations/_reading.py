@@ -45,6 +45,14 @@ def as_names(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
+def as_values(value: Any) -> list[Any]:
+    """A YAML scalar or list as a list of its values, each as YAML typed it (a label's check needs
+    to see an unquoted yes / no as the boolean YAML made of it)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
 def as_label(value: Any, key: str, problems: Problems) -> str | None:
     if isinstance(value, bool):
         problems.add(
