@@ -220,7 +220,7 @@ MONTHS_BETWEEN_WAVES = 1
 RECURRING_SHARE = 0.35  # share of a wave's rows that are accounts already seen in earlier waves
 TARGET_RESPONSE_RATE = 0.196  # on the labelled waves 1..5
 
-# Industry and region names are the staging layer's canonical values (seeds/category_aliases.csv).
+# Industry and region names are the accepted values use_cases/b2b.yml declares.
 INDUSTRIES: dict[str, dict[str, float]] = {
     # share in the stable population, drift tilt (logit, times drift_shift), log-size offset,
     # median revenue per employee (USD), response effect (logit)
