@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from dbt_runner import DbtResult, run_dbt
 from leakproof.publish import publish
 
-BI_SCHEMAS = ("features", "main", "marts", "ml", "reference")
+BI_SCHEMAS = ("features", "main", "marts", "ml")
 
 
 @pytest.fixture(scope="module")

@@ -621,11 +621,9 @@ def test_declared_assignment_probabilities() -> None:
         whatif.known_propensities(arms, {"a": 0.5, "b": 0.5, "c": 0.0}, logged)
 
 
-def test_policy_evaluation_of_a_uniform_randomised_assignment() -> None:
-    """Arms given uniformly at random (declared): the propensities are the declared 1 / k, the
-    historical policy's IPW equals its observed rate, and nothing is estimated."""
+def _randomised_frames(n: int = 3_000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Three arms given uniformly at random, and a recommendation of the best arm (C) to all."""
     rng = np.random.default_rng(11)
-    n = 3_000
     features = pd.DataFrame(
         {
             "entity_key": [str(i) for i in range(n)],
@@ -647,16 +645,29 @@ def test_policy_evaluation_of_a_uniform_randomised_assignment() -> None:
             "is_recommendation_in_support": True,
         }
     )
-    table = whatif.evaluate_policy(
+    return features, recommendations
+
+
+def _evaluate_randomised(**options: object) -> pd.DataFrame:
+    features, recommendations = _randomised_frames()
+    return whatif.evaluate_policy(
         features,
         recommendations,
         target="clicked",
         treatments=["variant"],
         numeric_covariates=["age"],
         categorical_covariates=[],
-        known_probabilities={},
         samples=50,
+        **options,
     )
+
+
+def test_policy_evaluation_of_a_uniform_randomised_assignment() -> None:
+    """Arms given uniformly at random (declared): the propensities are the declared 1 / k, the
+    historical policy's IPW equals its observed rate, and nothing is estimated."""
+    features, _ = _randomised_frames()
+    test = features[features["split"] == "test"]
+    table = _evaluate_randomised(known_probabilities={})
     rows = table.set_index(["policy", "estimator"])
     assert (table["propensity_source"] == "declared").all()
     assert not table["has_truth"].any() and table["true_positive_rate"].isna().all()
@@ -674,3 +685,23 @@ def test_policy_evaluation_of_a_uniform_randomised_assignment() -> None:
     assert rows.loc[("recommended", "direct_method"), "positive_rate"] == pytest.approx(0.2)
     assert rows.loc[("recommended", "direct_method"), "is_model_claimed"]
     assert table["share_out_of_support"].iloc[0] == 0.0
+
+
+def test_propensity_row_cap_is_a_seeded_sample_and_changes_nothing_below_it() -> None:
+    """An estimated logging policy fitted on at most propensity_max_rows training rows: a cap
+    at or above the training rows changes nothing, a smaller cap is a seeded sample that moves
+    only the propensity-weighted estimators."""
+    features, _ = _randomised_frames()
+    n_train = int((features["split"] == "train").sum())
+    uncapped = _evaluate_randomised(propensity_max_rows=None)
+    assert (uncapped["propensity_source"] != "declared").all()
+    pd.testing.assert_frame_equal(_evaluate_randomised(propensity_max_rows=n_train), uncapped)
+    capped = _evaluate_randomised(propensity_max_rows=300)
+    pd.testing.assert_frame_equal(_evaluate_randomised(propensity_max_rows=300), capped)
+    assert capped["min_propensity_logged"].iloc[0] != uncapped["min_propensity_logged"].iloc[0]
+    small, full = (
+        t.set_index(["policy", "estimator"])["positive_rate"] for t in (capped, uncapped)
+    )
+    for key in [("historical", "observed"), ("recommended", "direct_method")]:
+        assert small[key] == full[key]
+    assert small[("recommended", "ipw")] != full[("recommended", "ipw")]
