@@ -6,6 +6,7 @@ sidecar truth, and the policy evaluation of a randomised assignment."""
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -249,6 +250,22 @@ def test_lift_columns_are_consistent() -> None:
     assert (out["runner_up_arm"] != out["recommended_arm"]).all()
     assert (out["is_recommendation_current"] == (out["absolute_lift"] == 0)).all()
     assert (out["arms_considered"] == 12).all()
+
+
+def test_relative_lift_is_null_not_infinite_where_the_current_probability_is_zero() -> None:
+    features = _features()
+    first_channel = features["campaign_channel"] == features["campaign_channel"].iloc[0]
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:  # 0 for one channel's arms
+        return np.where(frame["campaign_channel"] == features["campaign_channel"].iloc[0], 0, 0.1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = whatif.recommend(features, _space(features), predict)
+    zero = out["current_probability"] == 0
+    assert zero.sum() == first_channel.sum() > 0
+    assert out.loc[zero, "relative_lift"].isna().all()
+    assert (out.loc[~zero, "relative_lift"] == 0).all()
 
 
 def test_support_flags_and_in_support_only() -> None:
