@@ -5,7 +5,15 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from leakproof.bench import Run, growth, node_peaks, table, turn_waits, write_results
+from leakproof.bench import (
+    Run,
+    growth,
+    guard_costs,
+    node_peaks,
+    table,
+    turn_waits,
+    write_results,
+)
 
 
 def runs() -> list[Run]:
@@ -105,3 +113,16 @@ def test_turn_waits_read_the_log_the_steps_write(tmp_path: Path, monkeypatch) ->
     waits = turn_waits(log)
     assert list(waits) == ["model.leakproof.ml_scores"]
     assert 0.0 <= waits["model.leakproof.ml_scores"] < 1.0
+
+
+def test_the_guard_models_cost_is_printed_for_every_size() -> None:
+    stages = {"generate": 2.0, "dbt_parse": 4.0, "dbt_build": 50.0, "publish": 1.0}
+    probe, lineage = "model.leakproof.ml_permutation_probe", "model.leakproof.ml_feature_lineage"
+    small = Run(48_000, stages, 1, 0, [(probe, 5.0), (lineage, 10.0)], {probe: 1_500_000_000})
+    large = Run(1_000_000, {**stages, "dbt_build": 400.0}, 1, 0, [(probe, 80.0)])
+    lines = guard_costs([small, large])
+    assert lines[1] == (
+        "      48,000  ml_feature_lineage 10.0 (20%, 0.00); ml_permutation_probe 5.0 (10%, 1.50)"
+    )
+    assert lines[2] == "   1,000,000  ml_permutation_probe 80.0 (20%, 0.00)"
+    assert "leakage guard cost" in table([small, large])

@@ -279,6 +279,22 @@ BROKEN = {
         lambda d: block(d)["what_if"].update(treatments=["CampaignChannel", "Age"]),
         "use_case.what_if.treatments: 'Age' has role feature; expected treatment",
     ),
+    "an unknown gate": (
+        lambda d: block(d)["gates"].update(max_lift=3),
+        "use_case.gates.max_lift: unknown key (known: calibration_intercept, calibration_slope,",
+    ),
+    "a plausibility ceiling that is not an AUC": (
+        lambda d: block(d)["gates"].update(max_auc=1.5),
+        "use_case.gates.max_auc: 1.5 is not an AUC in [0.5, 1]",
+    ),
+    "a plausibility ceiling under the floor": (
+        lambda d: block(d)["gates"].update(max_auc=0.6),
+        "use_case.gates.max_auc: must be above min_auc (0.6)",
+    ),
+    "a calibration range upside down": (
+        lambda d: block(d)["gates"].update(calibration_slope=[1.5, 0.5]),
+        "use_case.gates.calibration_slope: must be [low, high], got [1.5, 0.5]",
+    ),
     "a time split on a feature": (
         lambda d: block(d).update(split={"method": "time", "column": "Age"}),
         "use_case.split.column: 'Age' has role feature; expected time",

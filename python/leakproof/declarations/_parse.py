@@ -119,7 +119,8 @@ def _declaration(document: Any, path: Path, problems: Problems) -> Declaration |
     analytics = sections.analytics(block.get("analytics"), resolver, problems)
     what_if = sections.what_if(block.get("what_if"), resolver, problems)
     truth = sections.truth(block.get("truth"), resolver, problems)
-    for key in ("model", "gates", "audit", "targeting"):
+    gates = sections.gates(block.get("gates"), problems)
+    for key in ("model", "audit", "targeting"):
         as_mapping(block.get(key), f"use_case.{key}", problems)
     return Declaration(
         name=name,
@@ -145,7 +146,7 @@ def _declaration(document: Any, path: Path, problems: Problems) -> Declaration |
         what_if=what_if,
         truth=truth,
         model=dict(block.get("model") or {}),
-        gates=dict(block.get("gates") or {}),
+        gates=gates,
         audit=dict(block.get("audit") or {}),
         targeting=dict(block.get("targeting") or {}),
     )
