@@ -229,6 +229,25 @@ def reference_bins(
             inputs[tables.name] = None
             continue
         features = read(tables.features, where="split = 'train'")
+        encodings = {
+            name: str(spec["by"])
+            for name, spec in tables.declaration.target_encodings.items()
+            if name in features and spec.get("by") in features
+        }
+        if encodings:  # out-of-fold encodings: the reference computed the way test rows get it
+            others = read(
+                tables.features,
+                list(dict.fromkeys([*encodings, *encodings.values()])),
+                "split <> 'train'",
+            )
+            features = drift.like_for_like_encodings(features, others, encodings)
+            if lineage is not None:  # comparable now, so gated like every feature
+                lineage = lineage[
+                    ~(
+                        (lineage["model"] == tables.declaration.feature_table)
+                        & lineage["feature"].isin(list(encodings))
+                    )
+                ]
         scored = training_scores[training_scores["use_case"] == tables.name]
         inputs[tables.name] = (features, scored, ["entity_key"], tables.declaration.feature_table)
     return drift.frozen_reference_bins(
