@@ -510,7 +510,7 @@ def test_every_refusal_reason_is_in_the_cli_help_and_the_readme(
 PUBLISHER = textwrap.dedent(
     """
     import os, sys, time
-    import leakproof.publish as publish
+    import leakproof.publish._serving as publish
     from leakproof.cli import main
 
     point, arguments = sys.argv[1], sys.argv[2:]
