@@ -4,12 +4,23 @@ clean features; the chain it rebuilds holds the declared mechanisms fixed."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
-from leakproof.probe import ProbeError, Step, chain, compare, permute, rerun, verdicts
+from leakproof.probe import (
+    ProbeError,
+    Step,
+    chain,
+    compare,
+    permute,
+    probe_use_case,
+    rerun,
+    verdicts,
+)
 from test_lineage_bypasses import BYPASSES
 
 STAGED = '"memory"."main"."int_customers"'
@@ -158,6 +169,54 @@ class dbtObj:
     assert judged.loc["channel_rate_py", "message"].startswith(
         f"ml_features.channel_rate_py changes in {changed} of 1100 rows when the target"
     )
+
+
+def test_a_use_case_probed_whole_with_a_control_for_nondeterminism(con) -> None:
+    declaration = SimpleNamespace(
+        name="uc",
+        blocked_columns=tuple(BLOCKED),
+        id_columns=("customer_id",),
+        target="conversion",
+        target_encodings={"channel_rate_oof": {}},
+    )
+    features = Step(
+        "ml_features",
+        FEATURES,
+        "sql",
+        f"""
+        select
+            entity_key,
+            case when is_labelled then 'train' else 'score' end as split,
+            customer_id,
+            conversion,
+            income,
+            avg(conversion) over (partition by campaign_channel) as channel_rate_oof,
+            avg(conversion) over (partition by campaign_channel) as channel_rate,
+            income + random() as noisy_income
+        from {STAGED}
+        """,
+    )
+    con.execute(f"create table {FEATURES} as {features.code}")
+    table = probe_use_case(con, declaration, [features], STAGED, FEATURES, SEED, "probe")
+    verdict = dict(zip(table["column_name"], table["verdict"], strict=True))
+    assert verdict == {
+        "entity_key": "not_a_feature",
+        "split": "not_a_feature",
+        "customer_id": "not_a_feature",
+        "conversion": "not_a_feature",
+        "income": "unchanged",
+        "channel_rate_oof": "changed_allowed",
+        "channel_rate": "leak",
+        "noisy_income": "nondeterministic",
+    }
+    messages = dict(zip(table["column_name"], table["message"], strict=True))
+    assert messages["noisy_income"].startswith("ml_features.noisy_income changes in 1100 of 1100")
+    assert "nondeterministic" in messages["noisy_income"]
+    assert table["permuted_columns"].unique().tolist() == [", ".join(BLOCKED)]
+    # the scratch tables are gone
+    assert con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'probe'"
+    ).fetchone() == (0,)
 
 
 def test_an_allowed_encoding_that_changes_is_reported_not_failed() -> None:
