@@ -81,6 +81,11 @@ def render(sql: str) -> str:
     return sql.replace("{{ ref('int_customers') }}", STAGED)
 
 
+def feature_step(sql: str) -> Step:
+    """The feature table, compiled SQL reading the staged rows (and what else it names)."""
+    return Step("ml_features", FEATURES, "sql", sql)
+
+
 def probe(con: duckdb.DuckDBPyConnection, steps: list[Step], keys: list[str]) -> pd.DataFrame:
     """The real feature table and the one rebuilt from the permuted rows, compared."""
     real = rerun(con, steps, {}, "main")[steps[-1].relation]
@@ -112,7 +117,7 @@ def test_the_permutation_moves_only_the_blocked_columns_within_the_labelled_rows
 @pytest.mark.parametrize("name", list(BYPASSES))
 def test_each_leak_class_changes_under_the_permutation(con, name: str) -> None:
     sql, feature, _ = BYPASSES[name]
-    step = Step("ml_features", FEATURES, "sql", render(sql))
+    step = feature_step(render(sql))
     table = probe(con, [step], ["customer_id"]).set_index("column_name")["changed_rows"]
     assert table[feature] > 0, table
     assert table["income"] == 0  # the clean feature beside it
@@ -140,10 +145,7 @@ class dbtObj:
         self.ref = lambda *args: ref(*args, dbt_load_df_function=load_df_function)
 """
     rates = Step("int_channel_rates", '"memory"."main"."int_channel_rates"', "python", python_model)
-    features = Step(
-        "ml_features",
-        FEATURES,
-        "sql",
+    features = feature_step(
         f"""
         select
             c.customer_id,
@@ -153,7 +155,7 @@ class dbtObj:
             r.channel_income_py
         from {STAGED} as c
         left join {rates.relation} as r on c.campaign_channel = r.campaign_channel
-        """,
+        """
     )
     table = probe(con, [rates, features], ["customer_id"])
     roles = dict.fromkeys(table["column_name"], "feature")
@@ -179,10 +181,7 @@ def test_a_use_case_probed_whole_with_a_control_for_nondeterminism(con) -> None:
         target="conversion",
         target_encodings={"channel_rate_oof": {}},
     )
-    features = Step(
-        "ml_features",
-        FEATURES,
-        "sql",
+    features = feature_step(
         f"""
         select
             entity_key,
@@ -194,7 +193,7 @@ def test_a_use_case_probed_whole_with_a_control_for_nondeterminism(con) -> None:
             avg(conversion) over (partition by campaign_channel) as channel_rate,
             income + random() as noisy_income
         from {STAGED}
-        """,
+        """
     )
     con.execute(f"create table {FEATURES} as {features.code}")
     table = probe_use_case(con, declaration, [features], STAGED, FEATURES, SEED, "probe")
