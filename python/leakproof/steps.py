@@ -229,6 +229,25 @@ def reference_bins(
             inputs[tables.name] = None
             continue
         features = read(tables.features, where="split = 'train'")
+        encodings = {
+            name: str(spec["by"])
+            for name, spec in tables.declaration.target_encodings.items()
+            if name in features and spec.get("by") in features
+        }
+        if encodings:  # out-of-fold encodings: the reference computed the way test rows get it
+            others = read(
+                tables.features,
+                list(dict.fromkeys([*encodings, *encodings.values()])),
+                "split <> 'train'",
+            )
+            features = drift.like_for_like_encodings(features, others, encodings)
+            if lineage is not None:  # comparable now, so gated like every feature
+                lineage = lineage[
+                    ~(
+                        (lineage["model"] == tables.declaration.feature_table)
+                        & lineage["feature"].isin(list(encodings))
+                    )
+                ]
         scored = training_scores[training_scores["use_case"] == tables.name]
         inputs[tables.name] = (features, scored, ["entity_key"], tables.declaration.feature_table)
     return drift.frozen_reference_bins(
@@ -259,37 +278,52 @@ RECOMMENDATION_SCHEMA = {
     **dict.fromkeys(["true_current_probability", "true_recommended_probability"], "float64"),
 }
 POLICY_SCHEMA = {
-    **dict.fromkeys(["use_case", "evaluated_split", "policy", "estimator"], "string"),
+    **dict.fromkeys(
+        ["use_case", "evaluated_split", "policy", "policy_kind", "arm", "estimator"], "string"
+    ),
     "rows_evaluated": "int64",
+    **dict.fromkeys(["status", "reason"], "string"),
     **dict.fromkeys(
         [
             "positive_rate",
+            "std_error",
             "ci_lower",
             "ci_upper",
+            "family_ci_lower",
+            "family_ci_upper",
             "relative_lift",
             "lift_ci_lower",
             "lift_ci_upper",
-            "expected_positives",
         ],
         "float64",
     ),
-    **dict.fromkeys(["is_model_claimed", "has_truth"], "bool"),
+    "lift_note": "string",
+    "expected_positives": "float64",
+    **dict.fromkeys(["is_headline", "is_model_claimed", "has_truth"], "bool"),
     **dict.fromkeys(["true_positive_rate", "bias_vs_truth"], "float64"),
-    "matched_rows": "int64",
+    "is_truth_covered": "boolean",
     **dict.fromkeys(
         [
-            "min_propensity_logged",
-            "min_propensity_recommended",
             "effective_sample_size",
+            "effective_positives",
+            "overlap",
+            "matched_rows",
+            "min_propensity_chosen",
+            "share_weights_clipped",
+            "clipping_shift",
             "share_out_of_support",
         ],
         "float64",
     ),
     "propensity_source": "string",
     **dict.fromkeys(
-        ["propensity_floor", "propensity_mae_vs_truth", "propensity_corr_vs_truth"], "float64"
+        ["propensity_mae_vs_truth", "propensity_corr_vs_truth", "outcome_brier"], "float64"
     ),
-    **dict.fromkeys(["bootstrap_samples", "estimator_order"], "int64"),
+    "cross_fit_folds": "int64",
+    **dict.fromkeys(
+        ["min_propensity", "min_overlap", "min_ess", "min_effective_positives"], "float64"
+    ),
+    "estimator_order": "int64",
 }
 
 
@@ -417,7 +451,10 @@ def policy_evaluations(
         )
         table.insert(0, "use_case", tables.name)
         frames.append(table)
-    return pd.concat(frames, ignore_index=True) if frames else empty_frame(POLICY_SCHEMA)
+    if not frames:
+        return empty_frame(POLICY_SCHEMA)
+    out = pd.concat(frames, ignore_index=True)
+    return out[list(POLICY_SCHEMA)].astype(POLICY_SCHEMA)
 
 
 def _covariates(declaration: Declaration) -> tuple[list[str], list[str]]:

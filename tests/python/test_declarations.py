@@ -583,3 +583,40 @@ def test_preflight_stops_a_target_label_the_data_never_has(tmp_path: Path) -> No
     assert status == "problem"
     assert "use_case.target.positive: label(s) ['1'] never occur in Conversion" in message
     assert "(it has ['0'])" in message
+
+
+def test_preflight_checks_every_file_a_glob_matches(tmp_path: Path) -> None:
+    """`file: customers_*.csv` reads monthly extracts: each match is checked on its own (the
+    message names the bad one), and a pattern that matches nothing says so."""
+    project = tmp_path / "project"
+    (project / "use_cases").mkdir(parents=True)
+    text = (PROJECT_ROOT / "use_cases" / "marketing.yml").read_text()
+    assert "meta: {file: customers, scoring_file: customers_scoring}" in text
+    (project / "use_cases" / "marketing.yml").write_text(
+        text.replace(
+            "meta: {file: customers, scoring_file: customers_scoring}",
+            "meta: {file: customers_*.csv}",
+        )
+    )
+    raw = tmp_path / "raw"
+    raw.mkdir()
+
+    def checks() -> list[tuple[str, str, str]]:
+        table = preflight(project, ["marketing"], raw)
+        rows = table[table["check_name"] == "labelled_file"]
+        return [(r.status, r.message.replace(str(raw), "<raw>")) for r in rows.itertuples()]
+
+    table = preflight(project, ["marketing"], raw)
+    assert table["check_name"].tolist() == ["declaration", "raw_dir"]
+    assert "Looked for <raw>/customers_*.csv" in table.iloc[1]["message"].replace(str(raw), "<raw>")
+    (raw / "customers_2026_01.csv").write_text(csv_text(LABELLED))
+    (raw / "customers_2026_02.csv").write_text(
+        csv_text(LABELLED).replace("AdSpend", "Ad Spend USD", 1)
+    )
+    found = checks()
+    assert [status for status, _ in found] == ["ok", "problem"]
+    assert found[0][1].startswith("<raw>/customers_2026_01.csv (use case marketing")
+    assert found[1][1].startswith(
+        "<raw>/customers_2026_02.csv (use case marketing, declared in use_cases/marketing.yml)"
+        " is missing declared column(s) AdSpend."
+    )

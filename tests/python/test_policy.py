@@ -143,85 +143,6 @@ def test_estimated_propensities_match_the_known_assignment() -> None:
     assert e_hat.min() >= 0.01
 
 
-def _marketing_frames(n: int = 3_000, seed: int = 6) -> tuple:
-    """Feature, recommendation and truth frames shaped like the dbt tables (2 x 2 actions)."""
-    rng = np.random.default_rng(seed)
-    age = rng.integers(18, 70, n)
-    channel = np.where(rng.random(n) < expit((40 - age) / 10), "Social Media", "Email")
-    platform = rng.choice(["Instagram", "LinkedIn"], n)
-    p = {
-        ("Email", "Instagram"): np.full(n, 0.02),
-        ("Email", "LinkedIn"): np.full(n, 0.03),
-        ("Social Media", "Instagram"): np.where(age < 30, 0.06, 0.01),
-        ("Social Media", "LinkedIn"): np.full(n, 0.02),
-    }
-    realised = np.select(
-        [(channel == c) & (platform == q) for c, q in p], list(p.values()), default=np.nan
-    )
-    features = pd.DataFrame(
-        {
-            "customer_id": np.arange(n),
-            "split": rng.choice(["train", "test"], n, p=[0.6, 0.4]),
-            "campaign_channel": channel,
-            "advertising_platform": platform,
-            "conversion": (rng.random(n) < realised).astype(int),
-            "age": age,
-            "income": rng.uniform(2e4, 1.5e5, n),
-            "loyalty_points": rng.integers(0, 5000, n),
-            "previous_purchases": rng.integers(0, 10, n),
-            "gender": rng.choice(["Female", "Male"], n),
-            "age_group": np.where(age < 30, "18-29", "30+"),
-            "income_tier": "mid",
-        }
-    )
-    best = np.where(age < 30, "Social Media + Instagram", "Email + LinkedIn")
-    recs = pd.DataFrame(
-        {
-            "customer_id": features["customer_id"],
-            "split": features["split"],
-            "current_probability": realised,
-            "recommended_channel_platform": best,
-            "recommended_probability": np.where(age < 30, 0.06, 0.03),
-            "is_recommendation_in_support": True,
-        }
-    )
-    truth = pd.DataFrame({"customer_id": np.arange(n), "p_realised": realised})
-    truth["propensity_realised"] = 0.25
-    for (c, q), values in p.items():
-        truth[f"p__{c}__{q}"] = values
-    return features, recs, truth
-
-
-def test_marketing_evaluation_with_and_without_the_truth() -> None:
-    features, recs, truth = _marketing_frames()
-    without = policy.evaluate_recommendations(features, recs, None, samples=50)
-    assert not without["has_truth"].any()
-    assert "truth" not in set(without["estimator"])
-    assert without["true_conversion_rate"].isna().all()
-    assert without["propensity_mae_vs_truth"].isna().all()
-
-    with_truth = policy.evaluate_recommendations(features, recs, truth, samples=50)
-    rows = with_truth.set_index(["policy", "estimator"])
-    test = features["split"] == "test"
-    assert rows.loc[("recommended", "truth"), "conversion_rate"] == pytest.approx(
-        recs.loc[test, "recommended_probability"].mean()
-    )
-    assert rows.loc[("historical", "truth"), "conversion_rate"] == pytest.approx(
-        truth.loc[test, "p_realised"].mean()
-    )
-    # the outcome model here is the truth, so the direct method has no bias on either policy
-    assert abs(rows.loc[("recommended", "direct_method"), "bias_vs_truth"]) < 1e-12
-    assert rows.loc[("historical", "observed"), "conversion_rate"] == pytest.approx(
-        features.loc[test, "conversion"].mean()
-    )
-    assert (with_truth["customers"] == test.sum()).all()
-
-
-def test_load_truth_is_none_without_a_sidecar(tmp_path) -> None:
-    assert policy.load_truth(str(tmp_path)) is None
-    assert policy.load_truth(None) is None
-
-
 def test_bootstrap_blocks_are_the_whole_index_in_pieces() -> None:
     whole = policy.bootstrap_index(1_001, 37, seed=9)
     for cells in (1, 1_001, 5_000, 10**9):  # one replicate per block ... everything at once
@@ -242,51 +163,7 @@ def test_blocked_bootstrap_table_equals_the_unblocked_one() -> None:
     pd.testing.assert_frame_equal(whole, blocked)
     # and both equal the draws computed on the (samples x n) index directly
     index = policy.bootstrap_index(len(rows), 60, seed=3)
-    draws = policy._estimates(policies["recommended"], index)["doubly_robust"]
+    draws = policy._bootstrap._estimates(policies["recommended"], index)["doubly_robust"]
     row = whole.set_index(["policy", "estimator"]).loc[("recommended", "doubly_robust")]
     assert row["ci_lower"] == np.nanquantile(draws, 0.025)
     assert row["ci_upper"] == np.nanquantile(draws, 0.975)
-
-
-def test_marketing_evaluation_reads_the_sidecar_file_like_the_frame(tmp_path) -> None:
-    features, recs, truth = _marketing_frames()
-    (tmp_path / "_truth").mkdir()
-    truth.iloc[10:].rename(columns={"customer_id": "CustomerID"}).to_parquet(
-        tmp_path / policy.TRUTH_FILE
-    )
-    from_file = policy.evaluate_marketing_policy(features, recs, str(tmp_path), samples=30)
-    from_frame = policy.evaluate_recommendations(
-        features, recs, policy.load_truth(str(tmp_path)), samples=30
-    )
-    pd.testing.assert_frame_equal(from_file, from_frame)
-    values = policy.truth_values(
-        tmp_path / policy.TRUTH_FILE,
-        np.array([0, 10, 11, 99_999]),
-        {"p": (np.array([0, 0, -1, 0]), ["p_realised"])},
-    )
-    np.testing.assert_array_equal(
-        values["p"], [np.nan, truth.loc[10, "p_realised"], np.nan, np.nan]
-    )
-
-
-def test_propensity_row_cap_is_a_seeded_sample_and_changes_nothing_below_it() -> None:
-    features, recs, truth = _marketing_frames()
-    n_train = int((features["split"] == "train").sum())
-
-    def run(cap: int | None) -> pd.DataFrame:
-        return policy.evaluate_recommendations(
-            features, recs, truth, samples=20, propensity_max_rows=cap
-        )
-
-    uncapped = run(None)
-    pd.testing.assert_frame_equal(run(n_train), uncapped)
-    capped = run(600)
-    pd.testing.assert_frame_equal(run(600), capped)  # seeded
-    assert capped["min_propensity_logged"].iloc[0] != uncapped["min_propensity_logged"].iloc[0]
-    # only the propensity-weighted estimators move; the observed rate and the claim do not
-    small, full = (
-        t.set_index(["policy", "estimator"])["conversion_rate"] for t in (capped, uncapped)
-    )
-    for key in [("historical", "observed"), ("recommended", "direct_method")]:
-        assert small[key] == full[key]
-    assert small[("recommended", "ipw")] != full[("recommended", "ipw")]

@@ -77,7 +77,7 @@ def preflight(
         for relative, d in declared
         for role, p in d.table.paths(raw_dir, raw_format).items()
     ]
-    if files and not any(p.exists() for *_, p in files):
+    if files and not any(_matches(p) for *_, p in files):
         looked = ", ".join(str(p) for *_, p in files)
         rows.append(
             _row(
@@ -92,14 +92,25 @@ def preflight(
             )
         )
         return pd.DataFrame(rows, columns=COLUMNS)
-    for relative, declaration, role, path in files:
-        checked = check_file(declaration, role, path, raw_format)
-        for status, message in checked:
-            rows.append(_row(declaration.name, relative, f"{role}_file", status, message))
-        if role == "labelled" and all(status == "ok" for status, _ in checked):
-            for message in _label_problems(declaration, path, raw_format):
-                rows.append(_row(declaration.name, relative, "target_labels", "problem", message))
+    for relative, declaration, role, pattern in files:
+        # a glob is checked file by file: each must be readable as declared
+        for path in _matches(pattern) or [pattern]:
+            checked = check_file(declaration, role, path, raw_format)
+            for status, message in checked:
+                rows.append(_row(declaration.name, relative, f"{role}_file", status, message))
+            if role == "labelled" and all(status == "ok" for status, _ in checked):
+                for message in _label_problems(declaration, path, raw_format):
+                    rows.append(
+                        _row(declaration.name, relative, "target_labels", "problem", message)
+                    )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _matches(path: Path) -> list[Path]:
+    """The files a declared path names: itself, or every file its glob pattern matches."""
+    if not any(character in path.name for character in "*?["):
+        return [path] if path.exists() else []
+    return sorted(p for p in path.parent.glob(path.name) if p.is_file())
 
 
 def _row(use_case: str, declaration: str, check: str, status: str, message: str) -> dict[str, str]:
@@ -119,10 +130,11 @@ def check_file(
     table = declaration.table
     where = f"{path} (use case {declaration.name}, declared in use_cases/{declaration.name}.yml)"
     if not path.exists():
+        found = "matches no file" if any(c in path.name for c in "*?[") else "not found"
         return [
             (
                 "problem",
-                f"{where} not found (var raw_dir={path.parent}): put the file there, or point "
+                f"{where} {found} (var raw_dir={path.parent}): put the file there, or point "
                 "var raw_dir at the directory that has it",
             )
         ]

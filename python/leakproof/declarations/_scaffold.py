@@ -98,7 +98,9 @@ models:
     description: >
       Use case {name}: one row per entity and split - the model-ready, leak-free features the
       declaration names (use_cases/{name}.yml), the target and the split. The only input of its
-      classifiers; the leakage guard traces every column. See feature_table.
+      classifiers; the leakage guard traces every column. Its columns follow the declaration, so
+      they are described there and listed, each with its role and lineage path, in
+      ml_feature_lineage. See feature_table.
     data_tests:
       - unique_grain:
           arguments:
