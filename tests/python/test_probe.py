@@ -191,7 +191,7 @@ def test_a_use_case_probed_whole_with_a_control_for_nondeterminism(con) -> None:
             income,
             avg(conversion) over (partition by campaign_channel) as channel_rate_oof,
             avg(conversion) over (partition by campaign_channel) as channel_rate,
-            income + random() as noisy_income
+            income * (1 + random()) as noisy_income
         from {STAGED}
         """
     )
