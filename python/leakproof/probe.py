@@ -241,10 +241,16 @@ def column_roles(declaration: Declaration, columns: Sequence[str]) -> dict[str, 
 
 
 def verdicts(
-    table: pd.DataFrame, roles: Mapping[str, str], allowed: Sequence[str], feature_table: str
+    table: pd.DataFrame,
+    roles: Mapping[str, str],
+    allowed: Sequence[str],
+    feature_table: str,
+    unstable: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Each column's verdict: unchanged, changed_allowed (a declared out-of-fold encoding),
-    not_a_feature, or leak (a feature whose values move with the permuted columns)."""
+    not_a_feature, leak (a feature whose values move with the permuted columns), or
+    nondeterministic (it also moves between two rebuilds of the same rows: the probe cannot
+    tell, and fails closed)."""
     table = table.copy()
     table["column_role"] = table["column_name"].map(roles)
     table["is_allowed"] = table["column_name"].isin(list(allowed))
@@ -252,19 +258,23 @@ def verdicts(
     table["verdict"] = "unchanged"
     table.loc[changed & table["is_allowed"], "verdict"] = "changed_allowed"
     table.loc[changed & ~table["is_allowed"], "verdict"] = "leak"
+    table.loc[table["column_name"].isin(list(unstable)), "verdict"] = "nondeterministic"
     table.loc[table["column_role"] != "feature", "verdict"] = "not_a_feature"
-    table["message"] = [
-        f"{feature_table}.{c} changes in {n} of {total} rows when the target / post-outcome / "
-        f"target-derived columns are permuted (permutation probe): it depends on them"
-        if v == "leak"
-        else None
-        for c, n, total, v in zip(
-            table["column_name"],
-            table["changed_rows"],
-            table["rows_compared"],
-            table["verdict"],
-            strict=True,
+    prefix = [
+        f"{feature_table}.{c} changes in {n} of {total} rows"
+        for c, n, total in zip(
+            table["column_name"], table["changed_rows"], table["rows_compared"], strict=True
         )
+    ]
+    reasons = {
+        "leak": " when the target / post-outcome / target-derived columns are permuted "
+        "(permutation probe): it depends on them",
+        "nondeterministic": ", and also between two rebuilds of the same rows (permutation "
+        "probe): nondeterministic, so whether it depends on the target cannot be told",
+    }
+    table["message"] = [
+        text + reasons[v] if v in reasons else None
+        for text, v in zip(prefix, table["verdict"], strict=True)
     ]
     return table
 
@@ -278,26 +288,36 @@ def probe_use_case(
     seed: int,
     schema: str = PROBE_SCHEMA,
 ) -> pd.DataFrame:
-    """The probe of one use case: permute, rebuild, compare; the scratch tables are dropped."""
+    """The probe of one use case: permute, rebuild, compare. Only when a feature that may not
+    change did, a control rebuild of the real rows tells a dependence from nondeterminism. The
+    scratch tables are dropped."""
     blocked = list(declaration.blocked_columns)
     con.execute(f"create schema if not exists {schema}")
     permuted = f'{schema}."{declaration.name}__staged_permuted"'
-    created = [permuted]
+    created = [permuted, *(f'{schema}."{s.name}"' for s in steps)]
+    described = con.execute(f"select column_name from (describe {features})").fetchall()
+    columns = [r[0] for r in described]
+    roles = column_roles(declaration, columns)
+    allowed = list(declaration.target_encodings)
+    keys = ["entity_key", "split"]
+    unstable: list[str] = []
     try:
         permute(con, staged, permuted, blocked, seed, "is_labelled")
-        renamed = rerun(con, steps, {staged: permuted}, schema)
-        created += [renamed[s.relation] for s in steps]
-        rebuilt = renamed[steps[-1].relation]
-        described = con.execute(f"select column_name from (describe {features})").fetchall()
-        columns = [r[0] for r in described]
-        table = compare(con, features, rebuilt, ["entity_key", "split"], columns)
+        rebuilt = rerun(con, steps, {staged: permuted}, schema)[steps[-1].relation]
+        table = compare(con, features, rebuilt, keys, columns)
+        suspects = table[
+            (table["changed_rows"] > 0)
+            & table["column_name"].map(lambda c: roles[c] == "feature" and c not in allowed)
+        ]["column_name"].tolist()
+        if suspects:
+            control = rerun(con, steps, {}, schema)[steps[-1].relation]
+            again = compare(con, features, control, keys, suspects)
+            unstable = again.loc[again["changed_rows"] > 0, "column_name"].tolist()
     finally:
         for relation in created:
             con.execute(f"drop table if exists {relation}")
     name = features.split(".")[-1].strip('"')
-    table = verdicts(
-        table, column_roles(declaration, columns), list(declaration.target_encodings), name
-    )
+    table = verdicts(table, roles, allowed, name, unstable)
     table.insert(0, "feature_table", name)
     table.insert(0, "use_case", declaration.name)
     table["permuted_columns"] = ", ".join(blocked)

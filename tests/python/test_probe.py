@@ -4,12 +4,23 @@ clean features; the chain it rebuilds holds the declared mechanisms fixed."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
-from leakproof.probe import ProbeError, Step, chain, compare, permute, rerun, verdicts
+from leakproof.probe import (
+    ProbeError,
+    Step,
+    chain,
+    compare,
+    permute,
+    probe_use_case,
+    rerun,
+    verdicts,
+)
 from test_lineage_bypasses import BYPASSES
 
 STAGED = '"memory"."main"."int_customers"'
@@ -70,6 +81,11 @@ def render(sql: str) -> str:
     return sql.replace("{{ ref('int_customers') }}", STAGED)
 
 
+def feature_step(sql: str) -> Step:
+    """The feature table, compiled SQL reading the staged rows (and what else it names)."""
+    return Step("ml_features", FEATURES, "sql", sql)
+
+
 def probe(con: duckdb.DuckDBPyConnection, steps: list[Step], keys: list[str]) -> pd.DataFrame:
     """The real feature table and the one rebuilt from the permuted rows, compared."""
     real = rerun(con, steps, {}, "main")[steps[-1].relation]
@@ -101,7 +117,7 @@ def test_the_permutation_moves_only_the_blocked_columns_within_the_labelled_rows
 @pytest.mark.parametrize("name", list(BYPASSES))
 def test_each_leak_class_changes_under_the_permutation(con, name: str) -> None:
     sql, feature, _ = BYPASSES[name]
-    step = Step("ml_features", FEATURES, "sql", render(sql))
+    step = feature_step(render(sql))
     table = probe(con, [step], ["customer_id"]).set_index("column_name")["changed_rows"]
     assert table[feature] > 0, table
     assert table["income"] == 0  # the clean feature beside it
@@ -129,10 +145,7 @@ class dbtObj:
         self.ref = lambda *args: ref(*args, dbt_load_df_function=load_df_function)
 """
     rates = Step("int_channel_rates", '"memory"."main"."int_channel_rates"', "python", python_model)
-    features = Step(
-        "ml_features",
-        FEATURES,
-        "sql",
+    features = feature_step(
         f"""
         select
             c.customer_id,
@@ -142,7 +155,7 @@ class dbtObj:
             r.channel_income_py
         from {STAGED} as c
         left join {rates.relation} as r on c.campaign_channel = r.campaign_channel
-        """,
+        """
     )
     table = probe(con, [rates, features], ["customer_id"])
     roles = dict.fromkeys(table["column_name"], "feature")
@@ -158,6 +171,51 @@ class dbtObj:
     assert judged.loc["channel_rate_py", "message"].startswith(
         f"ml_features.channel_rate_py changes in {changed} of 1100 rows when the target"
     )
+
+
+def test_a_use_case_probed_whole_with_a_control_for_nondeterminism(con) -> None:
+    declaration = SimpleNamespace(
+        name="uc",
+        blocked_columns=tuple(BLOCKED),
+        id_columns=("customer_id",),
+        target="conversion",
+        target_encodings={"channel_rate_oof": {}},
+    )
+    features = feature_step(
+        f"""
+        select
+            entity_key,
+            case when is_labelled then 'train' else 'score' end as split,
+            customer_id,
+            conversion,
+            income,
+            avg(conversion) over (partition by campaign_channel) as channel_rate_oof,
+            avg(conversion) over (partition by campaign_channel) as channel_rate,
+            income * (1 + random()) as noisy_income
+        from {STAGED}
+        """
+    )
+    con.execute(f"create table {FEATURES} as {features.code}")
+    table = probe_use_case(con, declaration, [features], STAGED, FEATURES, SEED, "probe")
+    verdict = dict(zip(table["column_name"], table["verdict"], strict=True))
+    assert verdict == {
+        "entity_key": "not_a_feature",
+        "split": "not_a_feature",
+        "customer_id": "not_a_feature",
+        "conversion": "not_a_feature",
+        "income": "unchanged",
+        "channel_rate_oof": "changed_allowed",
+        "channel_rate": "leak",
+        "noisy_income": "nondeterministic",
+    }
+    messages = dict(zip(table["column_name"], table["message"], strict=True))
+    assert messages["noisy_income"].startswith("ml_features.noisy_income changes in 1100 of 1100")
+    assert "nondeterministic" in messages["noisy_income"]
+    assert table["permuted_columns"].unique().tolist() == [", ".join(BLOCKED)]
+    # the scratch tables are gone
+    assert con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'probe'"
+    ).fetchone() == (0,)
 
 
 def test_an_allowed_encoding_that_changes_is_reported_not_failed() -> None:
