@@ -214,7 +214,11 @@ def _bench_policy(args: argparse.Namespace) -> int:
     from leakproof.policy._simulate import coverage_bench
 
     seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
-    table = coverage_bench(seeds, args.rows, args.dataset)
+
+    def progress(rows: object) -> None:
+        print(rows.to_string(index=False, header=False), file=sys.stderr, flush=True)
+
+    table = coverage_bench(seeds, args.rows, args.dataset, report=progress)
     if args.out:
         table.to_csv(args.out, index=False)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

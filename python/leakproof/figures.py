@@ -107,12 +107,18 @@ def _policy(frame: pd.DataFrame) -> str:
             "use case": frame["use_case"],
             "policy": frame["policy"],
             "estimator": frame["estimator"],
-            "rate": frame["positive_rate"].map(_pct),
+            "rate": [
+                "not identifiable" if status == "not_identifiable" else _pct(rate)
+                for status, rate in zip(frame["status"], frame["positive_rate"], strict=True)
+            ],
             "95 % interval": [
                 "" if pd.isna(lo) else f"{_pct(lo)} .. {_pct(hi)}"
                 for lo, hi in zip(frame["ci_lower"], frame["ci_upper"], strict=True)
             ],
             "true rate": frame["true_positive_rate"].map(_pct),
+            "effective sample": frame["effective_sample_size"].map(
+                lambda v: "" if pd.isna(v) else f"{v:,.0f}"
+            ),
         }
     )
     return _markdown(out)
@@ -202,7 +208,8 @@ BLOCKS: dict[str, Block] = {
     "policy": Block(
         """
         select * from ml.ml_policy_evaluation
-        where policy = 'recommended' or estimator = 'truth'
+        where policy_kind <> 'fixed_arm'
+            and estimator in ('observed', 'model_claim', 'doubly_robust')
         order by use_case, policy, estimator_order
         """,
         _policy,

@@ -126,3 +126,26 @@ def test_recommended_policy_is_covered_or_not_identifiable(seed: int) -> None:
     assert len(bench) == 3
     assert bench["covered_or_not_identifiable"].all(), bench
     assert (bench["propensity_mae"] < 0.01).all()  # the cross-fitted logit is close to the truth
+
+
+def test_experiment_design_sizes_the_test_of_the_recommendation() -> None:
+    import pandas as pd
+
+    evaluation = pd.DataFrame(
+        {
+            "use_case": ["u"] * 3,
+            "policy": ["historical", "recommended", "recommended"],
+            "estimator": ["observed", "doubly_robust", "model_claim"],
+            "status": ["estimated", "not_identifiable", "model_claim"],
+            "positive_rate": [0.10, np.nan, 0.12],
+            "relative_lift": [np.nan, np.nan, 0.20],
+            "rows_evaluated": [7_682, 1_500, 1_500],
+        }
+    )
+    design = policy.experiment_design(evaluation)
+    assert list(design["arm"]) == ["control: historical", "treatment: recommended"]
+    assert (design["lift_source"] == "model_claim").all()  # DR not identifiable: test the claim
+    assert (design["customers_needed_per_arm"] == 3841).all()
+    assert design["expected_rate"].tolist() == pytest.approx([0.10, 0.12])
+    # 7,682 customers, 3,841 per arm, detect exactly the 20 % lift
+    assert design["minimum_detectable_lift"].iloc[0] == pytest.approx(0.20, abs=1e-3)

@@ -22,6 +22,22 @@ from scipy.stats import norm
 from leakproof.exceptions import LeakproofError
 
 ALPHA, POWER, ALLOCATION = 0.05, 0.80, 0.5
+DESIGN_SCHEMA = {
+    "use_case": "string",
+    "arm": "string",
+    "allocation": "float64",
+    "expected_rate": "float64",
+    "base_rate": "float64",
+    "expected_relative_lift": "float64",
+    "lift_source": "string",
+    "recommended_status": "string",
+    "customers_needed_per_arm": "Int64",
+    "customers_needed_total": "Int64",
+    "customers_available": "int64",
+    "minimum_detectable_lift": "float64",
+    "alpha": "float64",
+    "power": "float64",
+}
 
 
 def customers_per_arm(
@@ -109,7 +125,8 @@ def experiment_design(
                     "power": power,
                 }
             )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=list(DESIGN_SCHEMA))
+    return out.astype(DESIGN_SCHEMA)
 
 
 __all__ = ["customers_per_arm", "experiment_design", "minimum_detectable_lift"]

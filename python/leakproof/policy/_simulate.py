@@ -14,7 +14,7 @@ cover the truth, or does the table say not_identifiable?
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,13 +148,15 @@ def coverage_bench(
     dataset: str = "marketing",
     thresholds: Thresholds | None = None,
     folds: int = 5,
+    report: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
     """One row per seed x evaluated policy (recommended, in_support, soft): the headline
     estimate, its interval, the truth, and whether it covers it or says not_identifiable."""
     thresholds = thresholds or Thresholds()
     make = {"marketing": marketing_world, "randomised": randomised_world}[dataset]
-    out = []
+    out: list[dict[str, object]] = []
     for seed in seeds:
+        done = len(out)
         started = time.perf_counter()
         table = evaluate_world(make(seed, rows), seed, thresholds, folds)
         headline = table[
@@ -182,6 +184,8 @@ def coverage_bench(
                     "seconds": round(time.perf_counter() - started, 1),
                 }
             )
+        if report is not None:
+            report(pd.DataFrame(out[done:]))
     return pd.DataFrame(out)
 
 
