@@ -19,6 +19,7 @@ from scipy.special import expit
 from sklearn.metrics import f1_score, roc_auc_score
 
 from leakproof import train as T
+from leakproof.train import _families, _scoring
 
 # The DGP: log-odds = INTERCEPT + sum(coef * x) + channel effect + platform effect.
 COEFFICIENTS = {"x1": 1.5, "x2": -1.0, "x3": 0.6, "noise": 0.0}
@@ -189,12 +190,12 @@ def test_cv_fold_log_has_no_synthetic_rows_in_validation(demo_run, demo_frame) -
 def test_smote_only_ever_sees_training_fold_rows(monkeypatch, demo_frame) -> None:
     seen: list[int] = []
 
-    class RecordingSMOTE(T.SMOTE):
+    class RecordingSMOTE(_families.SMOTE):
         def fit_resample(self, X, y, **params):
             seen.append(len(X))
             return super().fit_resample(X, y, **params)
 
-    monkeypatch.setattr(T, "SMOTE", RecordingSMOTE)
+    monkeypatch.setattr(_families, "SMOTE", RecordingSMOTE)
     spec = demo_spec(
         "unused",
         families=("logistic",),
@@ -215,8 +216,10 @@ def test_smote_only_ever_sees_training_fold_rows(monkeypatch, demo_frame) -> Non
     # Validation logits are exactly those of a pipeline fitted on the fold's rows alone.
     fit_rows, valid_rows = folds[0]
     x_train = design[train]
-    tail = T._resampling_model("logistic", "smote", spec, y[train][fit_rows], candidate.smote_k)
-    pipeline = T.ImbPipeline([("prep", T.make_preprocessor("logistic", spec)), *tail.steps])
+    tail = _families._resampling_model(
+        "logistic", "smote", spec, y[train][fit_rows], candidate.smote_k
+    )
+    pipeline = _families.ImbPipeline([("prep", T.make_preprocessor("logistic", spec)), *tail.steps])
     pipeline.fit(x_train.iloc[fit_rows], y[train][fit_rows])
     valid_design = pipeline.named_steps["prep"].transform(x_train.iloc[valid_rows])
     expected = T.model_margin(pipeline.named_steps["model"], valid_design)
@@ -239,23 +242,23 @@ def test_xgboost_treatments_share_one_sketch_and_fit_as_xgbclassifier_would(
 
     # 'none' and 'class_weight' are bit for bit what XGBClassifier.fit(design, y) gives.
     for tail, treatment in ((none, "none"), (weighted, "class_weight")):
-        reference = T._estimator("xgboost", treatment, spec, y).fit(design, y)
+        reference = _families._estimator("xgboost", treatment, spec, y).fit(design, y)
         np.testing.assert_array_equal(margin(tail), T.model_margin(reference, design))
     assert not np.array_equal(margin(none), margin(weighted))
     # SMOTE: the resampled rows, binned with the real rows' cuts; not XGBoost's own sketch of
     # the resampled rows (the cuts differ, so the model does).
     model = smote.named_steps["model"]
-    rows, labels = T.SMOTE(k_neighbors=5, random_state=spec.seed).fit_resample(design, y)
+    rows, labels = _families.SMOTE(k_neighbors=5, random_state=spec.seed).fit_resample(design, y)
     assert smote.named_steps["smote"].sampling_strategy_ == {1: int((y == 0).sum() - y.sum())}
-    real = T._quantile_matrix(model, design, y)
-    expected = T.xgboost.train(
+    real = _families._quantile_matrix(model, design, y)
+    expected = _families.xgboost.train(
         model.get_xgb_params(),
-        T._quantile_matrix(model, rows, labels, ref=real),
+        _families._quantile_matrix(model, rows, labels, ref=real),
         model.get_num_boosting_rounds(),
     )
     got = T.model_margin(model, design)
     np.testing.assert_array_equal(got, expected.inplace_predict(design, predict_type="margin"))
-    own_sketch = T._estimator("xgboost", "smote", spec, labels).fit(rows, labels)
+    own_sketch = _families._estimator("xgboost", "smote", spec, labels).fit(rows, labels)
     assert not np.array_equal(got, T.model_margin(own_sketch, design))
     # The fitted models are ordinary XGBClassifiers: probabilities, and a joblib round trip.
     probability = none.named_steps["model"].predict_proba(design)[:, 1]
@@ -445,7 +448,7 @@ def test_score_frame_equals_predict_proba_frame_in_any_chunking(
     _, result = demo_run
     for bundle in result.bundles.values():
         whole = T.predict_proba_frame(bundle, demo_frame)
-        monkeypatch.setattr(T, "SCORE_CHUNK_ROWS", 777)
+        monkeypatch.setattr(_scoring, "SCORE_CHUNK_ROWS", 777)
         chunked = T.predict_proba_frame(bundle, demo_frame)
         monkeypatch.undo()
         pd.testing.assert_frame_equal(whole, chunked, check_exact=True)
@@ -458,7 +461,7 @@ def test_reason_codes_do_not_depend_on_the_chunking(monkeypatch, demo_run, demo_
     _, result = demo_run
     for bundle in result.bundles.values():
         whole = T.score_frame(bundle, demo_frame)
-        monkeypatch.setattr(T, "SCORE_CHUNK_ROWS", 333)
+        monkeypatch.setattr(_scoring, "SCORE_CHUNK_ROWS", 333)
         chunked = T.score_frame(bundle, demo_frame)
         monkeypatch.undo()
         pd.testing.assert_frame_equal(whole, chunked, check_exact=True)
