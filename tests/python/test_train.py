@@ -72,6 +72,11 @@ def demo_spec(artifact_dir: Path | str, **overrides: object) -> T.ModelSpec:
         "numeric_features": NUMERIC,
         "categorical_features": CATEGORICAL,
         "artifact_dir": str(artifact_dir),
+        # Pinned, so the shared demo run has an XGBoost model of record to explain; the rule
+        # that chooses by CV (no pin) has its own tests.
+        "primary_family": "xgboost",
+        # Fixed XGBoost parameters keep the many runs here cheap; tuning has test_tuning.
+        "xgboost_search": 0,
     }
     values.update(overrides)
     return T.ModelSpec(**values)
@@ -114,7 +119,7 @@ def test_chosen_candidate_is_the_best_by_cv_auc(demo_run) -> None:
         chosen = rows[rows.is_chosen_for_family]
         assert len(chosen) == 1, algorithm
         assert chosen.cv_auc_mean.iloc[0] == rows.cv_auc_mean.max()
-    # The registry holds exactly the chosen candidates; XGBoost is the primary (spec default).
+    # The registry holds exactly the chosen candidates; XGBoost is the primary (demo_spec pins it).
     registry = result.registry.set_index("algorithm")
     chosen = comparison[comparison.is_chosen_for_family].set_index("algorithm")
     assert set(registry.index) == {"xgboost", "logistic_l2"}
@@ -130,19 +135,27 @@ def test_chosen_candidate_is_the_best_by_cv_auc(demo_run) -> None:
     assert comparison.is_primary.sum() == 1
 
 
-def test_selection_tie_breaks_on_sd_then_treatment_order() -> None:
+def test_selection_ties_go_to_the_simpler_family_then_treatment() -> None:
     spec = demo_spec("unused")
 
-    def candidate(treatment: str, mean: float, sd: float) -> T.Candidate:
-        c = T.Candidate("logistic", treatment)
+    def candidate(family: str, treatment: str, mean: float, sd: float) -> T.Candidate:
+        c = T.Candidate(family, treatment)
         c.metrics = {"cv_auc_mean": mean, "cv_auc_sd": sd}
         return c
 
-    tied = [candidate("none", 0.8, 0.02), candidate("smote", 0.8, 0.01)]
-    assert T.select_candidate(tied, spec).treatment == "smote"
-    same = [candidate("smote", 0.8, 0.01), candidate("class_weight", 0.8, 0.01)]
+    tied = [candidate("logistic", "smote", 0.8, 0.01), candidate("logistic", "none", 0.8, 0.02)]
+    assert T.select_candidate(tied, spec).treatment == "none"
+    same = [
+        candidate("logistic", "smote", 0.8, 0.01),
+        candidate("logistic", "class_weight", 0.8, 0.01),
+    ]
     assert T.select_candidate(same, spec).treatment == "class_weight"
-    assert T.select_candidate([*same, candidate("none", 0.81, 0.5)], spec).treatment == "none"
+    best = candidate("xgboost", "smote", 0.81, 0.5)
+    assert T.select_candidate([*same, best], spec) is best
+    families = [candidate("xgboost", "none", 0.8, 0.0), candidate("logistic", "smote", 0.8, 0.1)]
+    assert T.select_candidate(families, spec).family == "logistic"
+    families.append(best)
+    assert T.select_candidate(families, spec) is best
 
 
 def test_strong_signal_gives_auc_above_0_8(demo_run, demo_frame) -> None:
@@ -157,17 +170,50 @@ def test_strong_signal_gives_auc_above_0_8(demo_run, demo_frame) -> None:
     assert abs(oof_auc - auc) < 0.05
 
 
-def test_best_cv_auc_selection_can_pick_the_other_family(tmp_path, demo_frame) -> None:
-    # On a linear DGP the logistic model wins CV; with model_selection='best_cv_auc' it becomes
-    # the primary even though the spec names XGBoost first.
-    spec = demo_spec(tmp_path, model_selection="best_cv_auc", imbalance_treatments=("none",))
+def test_best_cv_auc_selection_picks_across_families_and_says_so(tmp_path, demo_frame) -> None:
+    # On a linear DGP the logistic model wins CV; without a pinned family it is the model of
+    # record, and the registry and the comparison name the rule that chose it.
+    spec = demo_spec(tmp_path, primary_family=None, imbalance_treatments=("none", "class_weight"))
     result = T.train(demo_frame, spec, save=False)
-    best = result.comparison.loc[result.comparison.cv_auc_mean.idxmax(), "algorithm"]
-    assert best == "logistic_l2"
-    assert result.registry.set_index("role").loc["primary", "algorithm"] == "logistic_l2"
-    assert result.scores.model_id.eq(
-        result.registry.set_index("role").loc["primary", "model_id"]
-    ).all()
+    comparison = result.comparison
+    best = comparison.loc[comparison.cv_auc_mean.idxmax()]
+    assert best.algorithm == "logistic_l2"
+    primary = result.registry.set_index("role").loc["primary"]
+    assert (primary.algorithm, primary.imbalance_treatment) == (
+        best.algorithm,
+        best.imbalance_treatment,
+    )
+    assert result.registry.selection_rule.eq("best_cv_auc").all()
+    assert comparison.selection_rule.eq("best_cv_auc").all()
+    assert comparison.loc[comparison.is_primary, "model_id"].item() == primary.model_id
+    assert result.scores.model_id.eq(primary.model_id).all()
+    # Pinned: the best XGBoost candidate is the model of record although logistic ranks first.
+    pinned = T.train(demo_frame, demo_spec(tmp_path, imbalance_treatments=("none",)), save=False)
+    assert pinned.registry.set_index("role").loc["primary", "algorithm"] == "xgboost"
+    assert pinned.registry.selection_rule.eq("pinned_family").all()
+
+
+def test_train_test_auc_gap_is_reported_for_every_candidate(demo_run, demo_frame) -> None:
+    spec, result = demo_run
+    comparison = result.comparison[result.comparison.status == "ok"]
+    train_rows = demo_frame[demo_frame.split == "train"]
+    y = train_rows.converted.to_numpy().astype(int)
+    for candidate in result.candidates:
+        if candidate.status != "ok":
+            continue
+        row = comparison[
+            (comparison.algorithm == candidate.algorithm)
+            & (comparison.imbalance_treatment == candidate.treatment)
+        ].iloc[0]
+        design = candidate.pipeline.named_steps["prep"].transform(T.design_frame(train_rows, spec))
+        in_sample = T.model_margin(candidate.pipeline.named_steps["model"], design)
+        assert row.train_auc == pytest.approx(roc_auc_score(y, in_sample), abs=1e-12)
+        assert row.train_test_auc_gap == pytest.approx(row.train_auc - row.test_auc, abs=1e-12)
+        assert row.max_auc_gap == spec.max_auc_gap
+    registry = result.registry.set_index("model_id")
+    chosen = comparison[comparison.model_id.notna()].set_index("model_id")
+    for column in ("train_auc", "train_test_auc_gap"):
+        assert registry[column].to_dict() == chosen[column].to_dict()
 
 
 # --- folds and SMOTE -----------------------------------------------------------------------

@@ -119,7 +119,8 @@ def _declaration(document: Any, path: Path, problems: Problems) -> Declaration |
     analytics = sections.analytics(block.get("analytics"), resolver, problems)
     what_if = sections.what_if(block.get("what_if"), resolver, problems)
     truth = sections.truth(block.get("truth"), resolver, problems)
-    for key in ("model", "gates", "audit", "targeting"):
+    sections.model(block.get("model"), problems)
+    for key in ("gates", "audit", "targeting"):
         as_mapping(block.get(key), f"use_case.{key}", problems)
     return Declaration(
         name=name,

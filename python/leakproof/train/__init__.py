@@ -42,19 +42,22 @@ from __future__ import annotations
 from leakproof._text import string_array
 from leakproof.model_spec import (
     ALGORITHMS,
+    BUILD_KEYS,
     CALIBRATION_METHODS,
     DEFAULT_THRESHOLD_GRID,
     DEFAULT_XGBOOST_PARAMS,
     FAMILIES,
     MISSING_CATEGORY,
-    MODEL_SELECTIONS,
     SCORE_CHUNK_ROWS,
+    SELECTION_RULES,
+    SIMPLICITY,
     SPLITS,
     THRESHOLD_OBJECTIVES,
     TREATMENTS,
     ModelSpec,
     ModelSpecError,
     TrainingDataError,
+    declared_model_problems,
 )
 from leakproof.train._bundle import ModelBundle
 from leakproof.train._calibration import Calibrator, fit_calibrator
@@ -66,16 +69,19 @@ from leakproof.train._families import fit_treatments, model_margin
 from leakproof.train._run import TrainResult, train
 from leakproof.train._scoring import predict_proba_frame, score, score_frame, unseen_categories
 from leakproof.train._threshold import choose_thresholds, threshold_sweep
+from leakproof.train._tuning import search_configurations, tune_xgboost
 
 __all__ = [
     "ALGORITHMS",
+    "BUILD_KEYS",
     "CALIBRATION_METHODS",
     "DEFAULT_THRESHOLD_GRID",
     "DEFAULT_XGBOOST_PARAMS",
     "FAMILIES",
     "MISSING_CATEGORY",
-    "MODEL_SELECTIONS",
     "SCORE_CHUNK_ROWS",
+    "SELECTION_RULES",
+    "SIMPLICITY",
     "SPLITS",
     "THRESHOLD_OBJECTIVES",
     "TREATMENTS",
@@ -88,6 +94,7 @@ __all__ = [
     "TrainResult",
     "TrainingDataError",
     "choose_thresholds",
+    "declared_model_problems",
     "design_frame",
     "evaluate_candidates",
     "fit_calibrator",
@@ -98,11 +105,13 @@ __all__ = [
     "predict_proba_frame",
     "score",
     "score_frame",
+    "search_configurations",
     "select_candidate",
     "string_array",
     "threshold_sweep",
     "train",
     "training_data_sha256",
     "training_sample",
+    "tune_xgboost",
     "unseen_categories",
 ]

@@ -97,7 +97,9 @@ def _bundle(
     pipeline = Pipeline(
         [("prep", fitted.named_steps["prep"]), ("model", fitted.named_steps["model"])]
     )
-    params = _estimator_params(candidate.family, candidate.treatment, spec, y_train)
+    params = _estimator_params(
+        candidate.family, candidate.treatment, spec, y_train, candidate.tuned
+    )
     oof = train_ids.reset_index(drop=True).assign(
         oof_calibrated_probability=candidate.oof_calibrated
     )

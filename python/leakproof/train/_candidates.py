@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,14 +15,26 @@ from joblib import Parallel, delayed
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
-from leakproof.model_spec import ALGORITHMS, SCORE_CHUNK_ROWS, ModelSpec, TrainingDataError
+from leakproof.model_spec import (
+    ALGORITHMS,
+    SCORE_CHUNK_ROWS,
+    SIMPLICITY,
+    ModelSpec,
+    TrainingDataError,
+)
 from leakproof.train._calibration import Calibrator, fit_calibrator
 from leakproof.train._cv import _auc, _brier, _f1_at, _pr_auc
 from leakproof.train._encoding import DesignEncoder, make_preprocessor
 from leakproof.train._families import fit_treatments, model_margin
 from leakproof.train._threshold import _sweep, choose_thresholds
+from leakproof.train._tuning import tune_xgboost
 
-__all__ = ["Candidate", "evaluate_candidates", "select_candidate"]
+__all__ = [
+    "Candidate",
+    "calibrate_like_the_refit",
+    "evaluate_candidates",
+    "select_candidate",
+]
 
 
 @dataclass
@@ -41,6 +54,12 @@ class Candidate:
     thresholds: dict[str, float] = field(default_factory=dict)
     threshold: float = math.nan
     pipeline: ImbPipeline | None = None
+    tuned: dict[str, Any] = field(default_factory=dict)
+    fold_aucs: list[float] = field(default_factory=list)
+    # Which OOF logits the calibrator was fitted on: the nested CV's fold models, or fold models
+    # with the refit's parameters (``calibrate_like_the_refit``).
+    calibration_oof: str = "cv_models"
+    train_margin: np.ndarray | None = None
     test_margin: np.ndarray | None = None
     metrics: dict[str, float] = field(default_factory=dict)
 
@@ -81,21 +100,24 @@ def _cross_validate_fold(
     x_fit: pd.DataFrame,
     y_fit: np.ndarray,
     x_valid: pd.DataFrame,
-) -> list[tuple[np.ndarray, int]]:
-    """One fold of one family, for each of its candidates: (validation logits, synthetic rows).
+) -> list[tuple[np.ndarray, int, dict[str, Any]]]:
+    """One fold of one family, for each of its candidates: (validation logits, synthetic rows,
+    tuned parameters).
 
     The preprocessor is fitted once on the fold's training rows and shared by the treatments
-    (it does not depend on them); each treatment's ``[SMOTE ->] model`` is then fitted on those
-    rows only. Validation rows are transformed and predicted, never resampled.
+    (it does not depend on them); XGBoost is tuned on those rows only (``tune_xgboost``), once
+    for the treatments; each treatment's ``[SMOTE ->] model`` is then fitted on those rows only.
+    Validation rows are transformed and predicted, never resampled.
     """
     preprocessor = make_preprocessor(family, spec)
     design_fit = preprocessor.fit_transform(x_fit)
     # The compiled encoder: the same numbers, faster, and an unseen category is all zeros
     # without the warning sklearn raises (warning filters are process-wide, not per thread).
     design_valid = DesignEncoder.from_preprocessor(preprocessor, spec).transform(x_valid, spec)
-    tails = fit_treatments(family, candidates, spec, design_fit, y_fit)
+    tuned = tune_xgboost(spec, design_fit, y_fit) if family == "xgboost" else {}
+    tails = fit_treatments(family, candidates, spec, design_fit, y_fit, tuned)
     return [
-        (model_margin(tail.named_steps["model"], design_valid), _synthetic_rows(tail))
+        (model_margin(tail.named_steps["model"], design_valid), _synthetic_rows(tail), tuned)
         for tail in tails
     ]
 
@@ -107,13 +129,17 @@ def _final_fit(
     x_train: pd.DataFrame,
     y_train: np.ndarray,
     x_test: pd.DataFrame,
-) -> list[tuple[ImbPipeline, np.ndarray]]:
+) -> list[tuple[ImbPipeline, np.ndarray, np.ndarray, dict[str, Any]]]:
     """Each candidate's full pipeline ``prep -> [SMOTE ->] model`` fitted on all training rows
-    (one preprocessor, shared: it does not depend on the treatment), and its test logits
-    (through the compiled encoder, in chunks: the test split can have millions of rows)."""
+    (one preprocessor, shared: it does not depend on the treatment; XGBoost tuned on these rows),
+    its in-sample logits of the training rows (for the train-test AUC gap), its test logits
+    (through the compiled encoder, in chunks: the test split can have millions of rows) and the
+    tuned parameters."""
     preprocessor = make_preprocessor(family, spec)
     design = preprocessor.fit_transform(x_train)
-    tails = fit_treatments(family, candidates, spec, design, y_train)
+    tuned = tune_xgboost(spec, design, y_train) if family == "xgboost" else {}
+    tails = fit_treatments(family, candidates, spec, design, y_train, tuned)
+    in_sample = [model_margin(tail.named_steps["model"], design) for tail in tails]
     del design
     encoder = DesignEncoder.from_preprocessor(preprocessor, spec)
     margins: list[list[np.ndarray]] = [[] for _ in tails]
@@ -124,9 +150,11 @@ def _final_fit(
     return [
         (
             ImbPipeline([("prep", preprocessor), *tail.steps]),
+            train_margin,
             np.concatenate(out) if out else np.zeros(0),
+            tuned,
         )
-        for tail, out in zip(tails, margins, strict=True)
+        for tail, train_margin, out in zip(tails, in_sample, margins, strict=True)
     ]
 
 
@@ -173,7 +201,9 @@ def evaluate_candidates(
         per_fold = [next(results) for _ in folds]
         final = next(results)
         for i, candidate in enumerate(by_family[family]):
-            candidate.pipeline, candidate.test_margin = final[i]
+            candidate.pipeline, candidate.train_margin, candidate.test_margin, candidate.tuned = (
+                final[i]
+            )
             _finish_candidate(
                 candidate, spec, [fold[i] for fold in per_fold], y_train, y_test, folds
             )
@@ -183,7 +213,7 @@ def evaluate_candidates(
 def _finish_candidate(
     candidate: Candidate,
     spec: ModelSpec,
-    outputs: list[tuple[np.ndarray, int]],
+    outputs: list[tuple[np.ndarray, int, dict[str, Any]]],
     y_train: np.ndarray,
     y_test: np.ndarray,
     folds: list[tuple[np.ndarray, np.ndarray]],
@@ -191,7 +221,7 @@ def _finish_candidate(
     """OOF logits -> fold AUCs, calibration, thresholds and test metrics of one candidate."""
     oof = np.zeros(len(y_train))
     fold_aucs = []
-    for number, ((fit_rows, valid_rows), (margin, synthetic)) in enumerate(
+    for number, ((fit_rows, valid_rows), (margin, synthetic, tuned)) in enumerate(
         zip(folds, outputs, strict=True), start=1
     ):
         oof[valid_rows] = margin
@@ -205,11 +235,28 @@ def _finish_candidate(
                 "n_valid_rows": len(valid_rows),
                 "valid_positives": int(y_train[valid_rows].sum()),
                 "auc": fold_aucs[-1],
+                "tuned_params": json.dumps(tuned, sort_keys=True) if tuned else None,
             }
         )
     candidate.oof_margin = oof
 
-    # Calibration: cross-fitted on the OOF logits (each fold calibrated by the other folds).
+    candidate.fold_aucs = fold_aucs
+    _calibrate(candidate, spec, oof, y_train, y_test, folds)
+
+
+def _calibrate(
+    candidate: Candidate,
+    spec: ModelSpec,
+    oof: np.ndarray,
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+) -> None:
+    """Calibration, thresholds and metrics of a candidate from OOF logits ``oof``.
+
+    Calibration is cross-fitted on the OOF logits (each fold calibrated by the other folds) to
+    choose the method and the thresholds; the chosen method is then fitted on all OOF logits.
+    """
     crossfit: dict[str, np.ndarray] = {}
     for method in spec.calibration_methods:
         calibrated = np.zeros(len(y_train))
@@ -230,36 +277,91 @@ def _finish_candidate(
     candidate.threshold = candidate.thresholds[spec.threshold_objective]
     test_calibrated = candidate.calibrator.predict(candidate.test_margin)
 
-    aucs = np.asarray(fold_aucs)
+    aucs = np.asarray(candidate.fold_aucs)
     valid = aucs[~np.isnan(aucs)]
     candidate.metrics = {
         "cv_auc_mean": float(valid.mean()) if len(valid) else math.nan,
         "cv_auc_sd": float(valid.std(ddof=1)) if len(valid) > 1 else math.nan,
-        "cv_pr_auc": _pr_auc(y_train, oof),
-        "cv_brier_raw": _brier(y_train, expit(oof)),
+        "cv_pr_auc": _pr_auc(y_train, candidate.oof_margin),
+        "cv_brier_raw": _brier(y_train, expit(candidate.oof_margin)),
         "cv_brier_calibrated": _brier(y_train, candidate.oof_calibrated),
         "cv_f1": _f1_at(y_train, candidate.oof_calibrated, candidate.threshold),
+        "train_auc": _auc(y_train, candidate.train_margin),
         "test_auc": _auc(y_test, candidate.test_margin),
         "test_pr_auc": _pr_auc(y_test, candidate.test_margin),
         "test_brier_raw": _brier(y_test, expit(candidate.test_margin)),
         "test_brier_calibrated": _brier(y_test, test_calibrated),
         "test_f1": _f1_at(y_test, test_calibrated, candidate.threshold),
     }
+    # In-sample AUC of the refit minus its test AUC: how much the model memorised.
+    candidate.metrics["train_test_auc_gap"] = (
+        candidate.metrics["train_auc"] - candidate.metrics["test_auc"]
+    )
+
+
+def _refit_params_fold(
+    candidate: Candidate,
+    spec: ModelSpec,
+    x_fit: pd.DataFrame,
+    y_fit: np.ndarray,
+    x_valid: pd.DataFrame,
+) -> np.ndarray:
+    """Validation logits of one fold's model fitted with the refit's own (tuned) parameters."""
+    preprocessor = make_preprocessor(candidate.family, spec)
+    design_fit = preprocessor.fit_transform(x_fit)
+    design_valid = DesignEncoder.from_preprocessor(preprocessor, spec).transform(x_valid, spec)
+    (tail,) = fit_treatments(
+        candidate.family, [candidate], spec, design_fit, y_fit, candidate.tuned
+    )
+    return model_margin(tail.named_steps["model"], design_valid)
+
+
+def calibrate_like_the_refit(
+    candidate: Candidate,
+    spec: ModelSpec,
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+) -> None:
+    """Refit a tuned candidate's calibrator on scores distributed like the ones it is applied to.
+
+    Each CV fold's model was tuned on its own rows, so its parameters (trees, depth, ...) differ
+    from the final refit's, and so does the spread of its logits. The calibrator, thresholds and
+    OOF probabilities are therefore recomputed from OOF logits of fold models fitted with the
+    refit's parameters (no tuning): the same model, on 1 - 1/K of the rows. The CV AUC that chose
+    the candidate stays the nested one. A candidate without tuned parameters is left as it is.
+    """
+    if not candidate.tuned:
+        return
+    work = [
+        delayed(_refit_params_fold)(
+            candidate, spec, x_train.iloc[fit], y_train[fit], x_train.iloc[valid]
+        )
+        for fit, valid in folds
+    ]
+    with threadpool_limits(limits=1, user_api="blas"):
+        margins = Parallel(n_jobs=spec.n_jobs, backend="threading")(work)
+    oof = np.zeros(len(y_train))
+    for (_, valid), margin in zip(folds, margins, strict=True):
+        oof[valid] = margin
+    candidate.calibration_oof = "refit_params"
+    _calibrate(candidate, spec, oof, y_train, y_test, folds)
 
 
 def select_candidate(candidates: Sequence[Candidate], spec: ModelSpec) -> Candidate:
-    """Highest mean CV AUC; ties: lower CV AUC sd, then earlier treatment in the spec."""
+    """Highest mean CV AUC; ties go to the simpler model: the simpler family (``SIMPLICITY``:
+    logistic before XGBoost), then the earlier treatment in ``spec.imbalance_treatments``."""
     usable = [
         c for c in candidates if c.status == "ok" and not math.isnan(c.metrics["cv_auc_mean"])
     ]
     if not usable:
         raise TrainingDataError("no candidate could be cross-validated")
 
-    def key(c: Candidate) -> tuple[float, float, int]:
-        sd = c.metrics["cv_auc_sd"]
+    def key(c: Candidate) -> tuple[float, int, int]:
         return (
             -c.metrics["cv_auc_mean"],
-            math.inf if math.isnan(sd) else sd,
+            SIMPLICITY[c.family],
             spec.imbalance_treatments.index(c.treatment),
         )
 

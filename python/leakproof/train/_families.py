@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,10 +17,14 @@ from leakproof.model_spec import ModelSpec
 __all__ = ["fit_treatments", "model_margin"]
 
 
-def _family_params(family: str, spec: ModelSpec) -> dict[str, Any]:
+def _family_params(
+    family: str, spec: ModelSpec, tuned: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The family's parameters: the spec's, with XGBoost's tuned ones (``_tuning``) over them."""
     if family == "xgboost":
         return {
             **dict(spec.xgboost_params),
+            **dict(tuned or {}),
             "objective": "binary:logistic",
             "random_state": spec.seed,
         }
@@ -36,10 +40,14 @@ def _family_params(family: str, spec: ModelSpec) -> dict[str, Any]:
 
 
 def _estimator_params(
-    family: str, treatment: str, spec: ModelSpec, y_fit: np.ndarray
+    family: str,
+    treatment: str,
+    spec: ModelSpec,
+    y_fit: np.ndarray,
+    tuned: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The estimator's parameters; class weights derive from the rows it is fitted on."""
-    params = _family_params(family, spec)
+    params = _family_params(family, spec, tuned)
     if treatment == "class_weight":
         if family == "xgboost":
             positives = int(y_fit.sum())
@@ -49,19 +57,30 @@ def _estimator_params(
     return params
 
 
-def _estimator(family: str, treatment: str, spec: ModelSpec, y_fit: np.ndarray) -> Any:
-    params = _estimator_params(family, treatment, spec, y_fit)
+def _estimator(
+    family: str,
+    treatment: str,
+    spec: ModelSpec,
+    y_fit: np.ndarray,
+    tuned: Mapping[str, Any] | None = None,
+) -> Any:
+    params = _estimator_params(family, treatment, spec, y_fit, tuned)
     return XGBClassifier(**params) if family == "xgboost" else LogisticRegression(**params)
 
 
 def _resampling_model(
-    family: str, treatment: str, spec: ModelSpec, y_fit: np.ndarray, smote_k: int | None
+    family: str,
+    treatment: str,
+    spec: ModelSpec,
+    y_fit: np.ndarray,
+    smote_k: int | None,
+    tuned: Mapping[str, Any] | None = None,
 ) -> ImbPipeline:
     """``[SMOTE ->] model``: the part of a pipeline that follows preprocessing."""
     steps: list[tuple[str, Any]] = []
     if treatment == "smote":
         steps.append(("smote", SMOTE(k_neighbors=smote_k, random_state=spec.seed)))
-    steps.append(("model", _estimator(family, treatment, spec, y_fit)))
+    steps.append(("model", _estimator(family, treatment, spec, y_fit, tuned)))
     return ImbPipeline(steps)
 
 
@@ -91,6 +110,7 @@ def fit_treatments(
     spec: ModelSpec,
     design: np.ndarray,
     y: np.ndarray,
+    tuned: Mapping[str, Any] | None = None,
 ) -> list[ImbPipeline]:
     """Each candidate's ``[SMOTE ->] model`` fitted on one preprocessed design (a fold's training
     rows, or all training rows for the final fit). SMOTE resamples these rows only.
@@ -103,7 +123,7 @@ def fit_treatments(
     fitted = []
     shared: xgboost.QuantileDMatrix | None = None
     for candidate in candidates:
-        tail = _resampling_model(family, candidate.treatment, spec, y, candidate.smote_k)
+        tail = _resampling_model(family, candidate.treatment, spec, y, candidate.smote_k, tuned)
         if family != "xgboost":
             fitted.append(tail.fit(design, y))
             continue

@@ -14,7 +14,12 @@ import pandas as pd
 from leakproof import artifacts, explain
 from leakproof.model_spec import ModelSpec, TrainingDataError
 from leakproof.train._bundle import ModelBundle, _bundle
-from leakproof.train._candidates import Candidate, evaluate_candidates, select_candidate
+from leakproof.train._candidates import (
+    Candidate,
+    calibrate_like_the_refit,
+    evaluate_candidates,
+    select_candidate,
+)
 from leakproof.train._cv import _training_folds
 from leakproof.train._data import (
     _check_unique_ids,
@@ -78,7 +83,9 @@ def _comparison(
         "cv_brier_raw",
         "cv_brier_calibrated",
         "cv_f1",
+        "train_auc",
         "test_auc",
+        "train_test_auc_gap",
         "test_pr_auc",
         "test_f1",
         "test_brier_raw",
@@ -97,6 +104,7 @@ def _comparison(
                 "cv_folds": len(c.fold_log) if c.status == "ok" else None,
                 **{m: c.metrics.get(m, math.nan) for m in metric_names},
                 "calibration_method": c.calibrator.method if c.calibrator else None,
+                "calibration_fitted_on": c.calibration_oof if c.calibrator else None,
                 "calibration_cv_brier": json.dumps(c.calibration_brier, sort_keys=True)
                 if c.calibration_brier
                 else None,
@@ -106,6 +114,8 @@ def _comparison(
                 "threshold_cost": c.thresholds.get("cost", math.nan),
                 "is_chosen_for_family": is_chosen,
                 "is_primary": is_chosen and c.family == primary_family,
+                "selection_rule": spec.selection_rule,
+                "max_auc_gap": spec.max_auc_gap,
                 "model_id": ids.get((c.family, c.treatment)) if is_chosen else None,
             }
         )
@@ -174,13 +184,13 @@ def train(
     chosen = {
         f: select_candidate([c for c in candidates if c.family == f], spec) for f in spec.families
     }
-    primary_family = spec.primary_family
-    if spec.model_selection == "best_cv_auc":
-        best = select_candidate(list(chosen.values()), spec)
-        tied = [
-            c for c in chosen.values() if c.metrics["cv_auc_mean"] == best.metrics["cv_auc_mean"]
-        ]
-        primary_family = spec.primary_family if chosen[spec.primary_family] in tied else best.family
+    # A tuned chosen candidate's calibrator is refitted on logits of fold models with its own
+    # parameters (the fold models of the nested CV were tuned differently).
+    for candidate in chosen.values():
+        calibrate_like_the_refit(candidate, spec, x_train, y_train, y_test, folds)
+    # The model of record: the best candidate by CV AUC across families and treatments, unless
+    # the spec pins a family (then the best of that family).
+    primary_family = spec.primary_family or select_candidate(list(chosen.values()), spec).family
 
     data_sha = training_data_sha256(fitted, spec)
     positives = int(y_train.sum())
