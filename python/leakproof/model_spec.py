@@ -89,10 +89,11 @@ class ModelSpec:
       ``numeric_features`` / ``categorical_features``; folds from ``cv_fold_column`` or grouped by
       ``cv_group_column`` when set.
     - Models: ``families`` x ``imbalance_treatments`` are the candidates, all cross-validated;
-      the model of record is the best by mean CV AUC (``selection_rule`` 'best_cv_auc'; ties to
-      the simpler model, ``SIMPLICITY``), or the best of ``primary_family`` when one is pinned
-      ('pinned_family'); ``xgboost_params`` (merged over ``DEFAULT_XGBOOST_PARAMS``) and
-      ``logistic_c`` (L2). ``max_auc_gap``: a train-test AUC gap above it warns.
+      the model of record is the best by mean CV AUC (``selection_rule`` 'best_cv_auc'; CV AUCs
+      within ``selection_tolerance`` are ties, won by the simpler model, ``SIMPLICITY``), or the
+      best of ``primary_family`` when one is pinned ('pinned_family'); ``xgboost_params``
+      (merged over ``DEFAULT_XGBOOST_PARAMS``) and ``logistic_c`` (L2). ``max_auc_gap``: a
+      train-test AUC gap above it warns.
     - Tuning (XGBoost, inside the rows each model is fitted on; ``leakproof.train._tuning``):
       ``xgboost_search`` seeded configurations (0 = the fixed ``xgboost_params``), each boosted
       for at most ``xgboost_max_rounds`` rounds with early stopping after
@@ -128,15 +129,16 @@ class ModelSpec:
     artifact_dir: str = "artifacts"
     xgboost_params: Mapping[str, Any] = field(default_factory=dict)
     xgboost_search: int = 3
-    xgboost_max_rounds: int = 200
+    xgboost_max_rounds: int = 150
     xgboost_early_stopping: int = 20
-    tuning_max_rows: int = 20_000
+    tuning_max_rows: int = 10_000
     logistic_c: float = 1.0
     logistic_max_iter: int = 100
     n_reason_codes: int = 3
     max_training_rows: int | None = 200_000
     explain_max_rows: int = 50_000
     max_auc_gap: float = 0.1
+    selection_tolerance: float = 0.005
     n_jobs: int = 2
 
     def __post_init__(self) -> None:
@@ -173,6 +175,8 @@ class ModelSpec:
             problems.append(f"families must be a non-empty subset of {FAMILIES}")
         if self.primary_family is not None and self.primary_family not in self.families:
             problems.append(f"primary_family {self.primary_family!r} not in {self.families}")
+        if not 0.0 <= self.selection_tolerance < 0.5:
+            problems.append("selection_tolerance must be in [0, 0.5)")
         if not 0.0 < self.max_auc_gap <= 1.0:
             problems.append("max_auc_gap must be in (0, 1]")
         if not self.imbalance_treatments or set(self.imbalance_treatments) - set(TREATMENTS):

@@ -156,6 +156,12 @@ def test_selection_ties_go_to_the_simpler_family_then_treatment() -> None:
     assert T.select_candidate(families, spec).family == "logistic"
     families.append(best)
     assert T.select_candidate(families, spec) is best
+    # Within selection_tolerance (0.005 by default) of the best is a tie: the simpler model wins.
+    close = candidate("logistic", "none", 0.806, 0.0)
+    assert T.select_candidate([*families, close], spec) is close
+    assert T.select_candidate([*families, candidate("logistic", "none", 0.804, 0.0)], spec) is best
+    strict = demo_spec("unused", selection_tolerance=0.0)
+    assert T.select_candidate([*families, close], strict) is best
 
 
 def test_strong_signal_gives_auc_above_0_8(demo_run, demo_frame) -> None:
@@ -176,8 +182,14 @@ def test_best_cv_auc_selection_picks_across_families_and_says_so(tmp_path, demo_
     spec = demo_spec(tmp_path, primary_family=None, imbalance_treatments=("none", "class_weight"))
     result = T.train(demo_frame, spec, save=False)
     comparison = result.comparison
-    best = comparison.loc[comparison.cv_auc_mean.idxmax()]
-    assert best.algorithm == "logistic_l2"
+    assert comparison.loc[comparison.cv_auc_mean.idxmax(), "algorithm"] == "logistic_l2"
+    # The rule by hand: within selection_tolerance of the best CV AUC, the simplest candidate.
+    tied = comparison[comparison.cv_auc_mean >= comparison.cv_auc_mean.max() - 0.005]
+    simplest = tied.assign(
+        family=tied.algorithm.map({"logistic_l2": 0, "xgboost": 1}),
+        treatment=tied.imbalance_treatment.map({"none": 0, "class_weight": 1}),
+    ).sort_values(["family", "treatment", "cv_auc_mean"], ascending=[True, True, False])
+    best = simplest.iloc[0]
     primary = result.registry.set_index("role").loc["primary"]
     assert (primary.algorithm, primary.imbalance_treatment) == (
         best.algorithm,

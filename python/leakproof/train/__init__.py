@@ -23,13 +23,18 @@ How a model is built, in order (all seeded; no wall-clock or thread-order depend
    'class_weight', 'smote') is an imblearn Pipeline ``prep -> [SMOTE] -> model``, so imputation,
    scaling, encoding and SMOTE are fitted on training-fold rows only, and validation rows are never
    resampled (the fitted ``prep`` of a fold, and of the final fit, is shared by the three
-   treatments; so is XGBoost's quantile sketch of the real rows, see ``fit_treatments``). Per
-   family, the candidate with the highest mean fold AUC is chosen; ties go to the lower fold-AUC
-   sd, then to the earlier treatment in ``imbalance_treatments`` (the simpler one).
+   treatments; so is XGBoost's quantile sketch of the real rows, see ``fit_treatments``).
+   XGBoost is tuned on the rows each model is fitted on (``_tuning``: each fold's training rows,
+   then all training rows), so the CV AUC includes the tuning. Per family, and then across
+   families for the model of record (unless ``primary_family`` pins one), the candidate with the
+   highest mean fold AUC is chosen; AUCs within ``selection_tolerance`` of it are ties, won by
+   the simpler model (logistic before XGBoost, then the earlier treatment).
 3. Calibration: Platt ('sigmoid') vs isotonic, compared by the Brier score of *cross-fitted*
    calibration of the out-of-fold (OOF) scores (calibrator fitted on the other folds' OOF scores);
    ties go to the earlier method. The chosen calibrator is then fitted on all OOF scores, never on
-   in-sample predictions. Raw and calibrated probabilities are both kept.
+   in-sample predictions. A tuned chosen candidate is calibrated on OOF scores of fold models
+   with the refit's own parameters (``calibrate_like_the_refit``), so the calibrator is fitted on
+   scores distributed like the ones it is applied to. Raw and calibrated probabilities are kept.
 4. Thresholds: the sweep grid (default: the marketing document's 60 thresholds 0.01-0.60) over the
    cross-fitted calibrated OOF probabilities of the training rows; F1-optimal and cost-optimal
    (max ``conversion_value * tp - contact_cost * (tp + fp)``), lowest threshold on ties. The

@@ -351,18 +351,25 @@ def calibrate_like_the_refit(
 
 def select_candidate(candidates: Sequence[Candidate], spec: ModelSpec) -> Candidate:
     """Highest mean CV AUC; ties go to the simpler model: the simpler family (``SIMPLICITY``:
-    logistic before XGBoost), then the earlier treatment in ``spec.imbalance_treatments``."""
+    logistic before XGBoost), then the earlier treatment in ``spec.imbalance_treatments``.
+
+    A tie is a mean CV AUC within ``spec.selection_tolerance`` of the best (a few thousandths
+    of AUC is fold noise, not a better model); among ties the simplest wins, then the higher
+    CV AUC.
+    """
     usable = [
         c for c in candidates if c.status == "ok" and not math.isnan(c.metrics["cv_auc_mean"])
     ]
     if not usable:
         raise TrainingDataError("no candidate could be cross-validated")
+    best = max(c.metrics["cv_auc_mean"] for c in usable)
+    tied = [c for c in usable if c.metrics["cv_auc_mean"] >= best - spec.selection_tolerance]
 
-    def key(c: Candidate) -> tuple[float, int, int]:
+    def key(c: Candidate) -> tuple[int, int, float]:
         return (
-            -c.metrics["cv_auc_mean"],
             SIMPLICITY[c.family],
             spec.imbalance_treatments.index(c.treatment),
+            -c.metrics["cv_auc_mean"],
         )
 
-    return min(usable, key=key)
+    return min(tied, key=key)
