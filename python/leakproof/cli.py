@@ -318,6 +318,13 @@ def _add_figures_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--readme", default="README.md", type=Path)
     parser.add_argument("--check", action="store_true", help="report stale blocks, change nothing")
+    parser.add_argument(
+        "--print",
+        dest="print_block",
+        metavar="NAME",
+        help="print block NAME rendered from --serving (e.g. yardsticks for another seed's "
+        "build); the README is not touched",
+    )
     parser.set_defaults(handler=_figures)
 
 
@@ -325,6 +332,12 @@ def _figures(args: argparse.Namespace) -> int:
     from leakproof.figures import render, stale, update
 
     rendered = render(args.serving, args.example_serving)
+    if args.print_block:
+        if args.print_block not in rendered:
+            print(f"unknown figures block {args.print_block!r}", file=sys.stderr)
+            return 2
+        print(rendered[args.print_block], end="")
+        return 0
     if args.check:
         names = stale(args.readme, rendered)
         for name in names:

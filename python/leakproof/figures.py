@@ -82,6 +82,41 @@ def _models(frame: pd.DataFrame) -> str:
     return _markdown(out)
 
 
+def _selection(frame: pd.DataFrame) -> str:
+    out = pd.DataFrame(
+        {
+            "use case": frame["use_case"],
+            "family": frame["algorithm"],
+            "best treatment": frame["imbalance_treatment"],
+            "CV AUC": frame["cv_auc_mean"].map(_num),
+            "train AUC": frame["train_auc"].map(_num),
+            "test AUC": frame["test_auc"].map(_num),
+            "train-test gap": frame["train_test_auc_gap"].map(_num),
+            "role": frame["role"] + " (" + frame["selection_rule"] + ")",
+        }
+    )
+    return _markdown(out)
+
+
+def _yardsticks(frame: pd.DataFrame) -> str:
+    """The yardstick table: one row per measure, one column per use case (test AUC)."""
+    labels = {
+        "oracle": "generator oracle (true probabilities; the ceiling)",
+        "primary": "leakproof's model of record",
+        "logistic": "leakproof's own logistic comparison model",
+        "plain_logistic": "a plain standardised logistic regression on the same approved features",
+    }
+    frame = frame.assign(
+        cell=frame["test_auc"].map(_num)
+        + frame["detail"].map(lambda d: "" if pd.isna(d) or not d else f" ({d})")
+    )
+    table = frame.pivot(index="measure", columns="use_case", values="cell")
+    table = table.reindex([m for m in labels if m in table.index]).fillna("")
+    table.columns = [f"{c} test AUC" for c in table.columns]
+    table.insert(0, "", [labels[m] for m in table.index])
+    return _markdown(table.reset_index(drop=True))
+
+
 def _claims(frame: pd.DataFrame) -> str:
     out = pd.DataFrame(
         {
@@ -196,6 +231,41 @@ BLOCKS: dict[str, Block] = {
         order by registry.use_case
         """,
         _models,
+    ),
+    "selection": Block(
+        """
+        select
+            comparison.use_case,
+            comparison.algorithm,
+            comparison.imbalance_treatment,
+            comparison.cv_auc_mean,
+            comparison.train_auc,
+            comparison.test_auc,
+            comparison.train_test_auc_gap,
+            registry.role,
+            comparison.selection_rule
+        from ml.ml_model_comparison as comparison
+        inner join ml.ml_model_registry as registry on comparison.model_id = registry.model_id
+        order by comparison.use_case, registry.role desc, comparison.algorithm
+        """,
+        _selection,
+    ),
+    "yardsticks": Block(
+        """
+        select use_case, yardstick as measure, test_auc, null as detail
+        from ml.ml_model_yardsticks
+        union all
+        select
+            use_case,
+            'primary',
+            test_auc,
+            algorithm || ' / ' || imbalance_treatment || ', ' || selection_rule
+        from ml.ml_model_registry where role = 'primary'
+        union all
+        select use_case, 'logistic', test_auc, 'CV ' || round(cv_auc_mean, 3)
+        from ml.ml_model_registry where algorithm = 'logistic_l2'
+        """,
+        _yardsticks,
     ),
     "claims": Block(
         """

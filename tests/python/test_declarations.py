@@ -144,7 +144,7 @@ def test_marketing_declaration() -> None:
     )
     assert marketing.column("Gender").aliases == {"M": "Male", "F": "Female"}
     assert marketing.column("campaign_channel").role == "treatment"
-    assert marketing.model["primary_family"] == "xgboost"
+    assert "primary_family" not in marketing.model  # the model of record is chosen by CV
     assert set(marketing.audit["leaky_features"]) == {
         "conversion_rate",
         "cpa_proxy",
@@ -294,6 +294,26 @@ BROKEN = {
     "a calibration range upside down": (
         lambda d: block(d)["gates"].update(calibration_slope=[1.5, 0.5]),
         "use_case.gates.calibration_slope: must be [low, high], got [1.5, 0.5]",
+    ),
+    "an unknown model key": (
+        lambda d: block(d)["model"].update(primary_famly="xgboost"),
+        "use_case.model.primary_famly: unknown key (known: calibration_methods,",
+    ),
+    "an unknown model family": (
+        lambda d: block(d)["model"].update(primary_family="random_forest"),
+        "use_case.model.primary_family: unknown value(s) ['random_forest'] (known: xgboost,",
+    ),
+    "an unknown imbalance treatment": (
+        lambda d: block(d)["model"].update(imbalance_treatments=["none", "adasyn"]),
+        "use_case.model.imbalance_treatments: unknown value(s) ['adasyn']",
+    ),
+    "a model key the build sets": (
+        lambda d: block(d)["model"].update(artifact_dir="/tmp/models"),
+        "use_case.model.artifact_dir: unknown key",
+    ),
+    "a model value out of range": (
+        lambda d: block(d)["model"].update(n_folds=1),
+        "use_case.model: invalid ModelSpec for '-': n_folds must be at least 2",
     ),
     "a time split on a feature": (
         lambda d: block(d).update(split={"method": "time", "column": "Age"}),
@@ -550,6 +570,25 @@ def test_preflight_reads_only_the_head_and_a_character_cut_by_it_is_no_error(
     assert codecs.decode(body, "utf-8")  # the whole file is valid
     checks = run_preflight(tmp_path, body, GOOD_SCORING)
     assert checks["labelled_file"] == ("ok", f"{LABELLED_FILE}: 20 columns, header as declared")
+
+
+def test_preflight_refuses_an_unknown_model_family_before_any_model_runs(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "use_cases").mkdir(parents=True)
+    text = (USE_CASES / "marketing.yml").read_text()
+    text = text.replace(
+        "          model:\n", "          model:\n            families: [xgboost, rf]\n"
+    )
+    (project / "use_cases" / "marketing.yml").write_text(text)
+    table = preflight(project, ["marketing"], tmp_path / "raw")
+    assert table[["check_name", "status", "message"]].values.tolist() == [
+        [
+            "declaration",
+            "problem",
+            "use_cases/marketing.yml: use_case.model.families: unknown value(s) ['rf'] "
+            "(known: xgboost, logistic)",
+        ]
+    ]
 
 
 def test_preflight_reports_a_broken_declaration_and_a_missing_one(tmp_path: Path) -> None:

@@ -120,7 +120,8 @@ def _declaration(document: Any, path: Path, problems: Problems) -> Declaration |
     what_if = sections.what_if(block.get("what_if"), resolver, problems)
     truth = sections.truth(block.get("truth"), resolver, problems)
     gates = sections.gates(block.get("gates"), problems)
-    for key in ("model", "audit", "targeting"):
+    sections.model(block.get("model"), problems)
+    for key in ("audit", "targeting"):
         as_mapping(block.get(key), f"use_case.{key}", problems)
     return Declaration(
         name=name,

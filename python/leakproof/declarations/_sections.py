@@ -21,6 +21,7 @@ from leakproof.declarations._model import (
     snake_case,
 )
 from leakproof.declarations._reading import IDENTIFIER, Problems, as_mapping, as_names, as_number
+from leakproof.model_spec import declared_model_problems
 
 _SPLIT_KEYS = {"method", "test_fraction", "seed", "column", "test_periods", "folds", "fold_group"}
 _WHAT_IF_KEYS = {
@@ -384,9 +385,17 @@ __all__ = [
     "derived",
     "encodings",
     "gates",
+    "model",
     "prepare",
     "segments",
     "split",
     "truth",
     "what_if",
 ]
+
+
+def model(value: Any, problems: Problems) -> None:
+    """The `model` keys, checked against the model specification before any data is read."""
+    block = as_mapping(value, "use_case.model", problems)
+    for key, problem in declared_model_problems(block):
+        problems.add(f"use_case.model.{key}" if key else "use_case.model", problem)
