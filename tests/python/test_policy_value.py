@@ -85,10 +85,10 @@ def test_thin_overlap_is_not_identifiable() -> None:
 
 
 def test_cross_fitted_models_never_score_the_rows_they_were_fitted_on() -> None:
-    data, _ = _world(1_500, seed=5)
-    x = np.random.default_rng(0).normal(size=(1_500, 2))
+    data, _ = _world(800, seed=5)
+    x = np.random.default_rng(0).normal(size=(800, 2))
     x[:, 0] += data.action
-    folds = policy.fold_ids(1_500, 3, seed=1)
+    folds = policy.fold_ids(800, 3, seed=1)
     q = policy.cross_fit_outcome(x, data.action, data.outcome, 3, folds)
     e = policy.cross_fit_propensity(x, data.action, 3, folds)
     # scramble fold 0's outcomes and arms: fold 0's own predictions cannot move
@@ -105,8 +105,8 @@ def test_cross_fitted_models_never_score_the_rows_they_were_fitted_on() -> None:
 def test_randomised_test_every_arm_within_its_interval() -> None:
     """The generator's randomised 12-arm e-mail test, declared 1 / 12: the declared propensities
     are used, and every arm's true rate lies within its (family) interval."""
-    world = sim.randomised_world(seed=0, rows=6_000)
-    table = sim.evaluate_world(world, seed=0, folds=3)
+    world = sim.randomised_world(seed=0, rows=4_000)
+    table = sim.evaluate_world(world, seed=0, folds=2)
     assert (table["propensity_source"] == "declared").all()
     arms = table[(table["policy_kind"] == "fixed_arm") & (table["estimator"] == "doubly_robust")]
     assert len(arms) == 12 and (arms["status"] == "estimated").all()
@@ -122,7 +122,7 @@ def test_randomised_test_every_arm_within_its_interval() -> None:
 def test_recommended_policy_is_covered_or_not_identifiable(seed: int) -> None:
     """The confounded demo world at a small size: the headline interval of every model-derived
     policy covers its truth, or the table says not_identifiable."""
-    bench = sim.coverage_bench([seed], rows=5_000, folds=3)
+    bench = sim.coverage_bench([seed], rows=3_000, folds=2)
     assert len(bench) == 3
     assert bench["covered_or_not_identifiable"].all(), bench
     assert (bench["propensity_mae"] < 0.01).all()  # the cross-fitted logit is close to the truth
