@@ -94,3 +94,24 @@ def test_random_lines_match_the_rfc_4180_oracle_and_duckdb_reads_the_clean_copy(
             for row in split.rows
         ]
         assert read == expected, trial
+
+
+def test_the_declared_dialect_is_validated(tmp_path: Path) -> None:
+    """A dialect the strict reader cannot honour is a declaration problem naming the key."""
+    import yaml
+
+    from leakproof.declarations import load
+    from leakproof.exceptions import DeclarationError
+
+    root = Path(__file__).resolve().parents[2]
+    document = yaml.safe_load((root / "use_cases" / "marketing.yml").read_text())
+    meta = document["sources"][0]["tables"][0]["config"]["meta"]
+    meta.update({"escape": "\\", "encoding": "klingon", "delimiter": ";", "decimal": ";"})
+    path = tmp_path / "marketing.yml"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(DeclarationError) as error:
+        load(path)
+    text = str(error.value)
+    assert "meta.escape: only the RFC 4180 escape is read" in text
+    assert "meta.encoding: 'klingon' is not a known encoding" in text
+    assert "meta.decimal: the decimal separator must differ from the delimiter" in text

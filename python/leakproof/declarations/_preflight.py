@@ -262,18 +262,19 @@ def _label_problems(declaration: Declaration, path: Path, raw_format: str) -> li
             head = handle.read(_SNIFF_BYTES).decode(table.encoding, "replace").lstrip("\ufeff")
         names = next(csv.reader([head.splitlines()[0]], delimiter=table.delimiter))
         spec = ", ".join("'" + n.strip().replace("'", "''") + "': 'VARCHAR'" for n in names)
-        q = table.quote.replace("'", "''")
+        # quotes are not interpreted (one unclosed quote would swallow the rest of the file);
+        # they are stripped from the values below
         d = table.delimiter.replace("'", "''")
         reader = (
             f"read_csv({quoted}, header = true, auto_detect = false, columns = {{{spec}}}, "
-            f"delim = '{d}', quote = '{q}', escape = '{q}', strict_mode = false, "
+            f"delim = '{d}', quote = '', escape = '', strict_mode = false, "
             f"null_padding = true, ignore_errors = true, "
             f"encoding = '{'utf-8' if table.encoding.startswith('utf-8') else table.encoding}')"
         )
     column = '"' + target.name.replace('"', '""') + '"'
     try:
         found = {
-            str(value).strip().lower()
+            str(value).strip().strip(table.quote).strip().lower()
             for (value,) in duckdb.sql(
                 f"select distinct cast({column} as varchar) from {reader} "
                 f"where {column} is not null"

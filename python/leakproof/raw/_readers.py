@@ -91,14 +91,13 @@ def prepare_raw_files(
                 readers.append(reader)
             rejected += lines
             rows.append({"use_case": name, "source_file": role, "file_path": str(path), **counts})
-        if not readers:  # every line rejected: no rows, and the models still build
-            columns = [
-                f"cast(null as varchar) as {_identifier(c.name)}" for c in declaration.columns
-            ]
-            readers.append(
-                f"(select {', '.join(columns)}, cast(null as varchar) as source_file, "
-                "cast(null as bigint) as source_row_number where false)"
-            )
+        # every declared column, even when no file with it has a parsable line (a labelled file
+        # with every line rejected beside a scoring batch, which lacks the outcome columns)
+        columns = [f"cast(null as varchar) as {_identifier(c.name)}" for c in declaration.columns]
+        readers.append(
+            f"(select {', '.join(columns)}, cast(null as varchar) as source_file, "
+            "cast(null as bigint) as source_row_number where false)"
+        )
         session.execute(
             f"create or replace macro read_raw_{name}__{declaration.table.name}() as table "
             + " union all by name ".join(readers)
