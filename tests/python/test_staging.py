@@ -460,11 +460,14 @@ def test_header_only_scoring_batch_and_reordered_columns_build(
     }
     accounting = query(
         result,
-        "select source_file, raw_rows, staged_rows, unaccounted_rows "
-        "from marts.fct_source_row_accounting where use_case = 'marketing'",
+        "select source_file, raw_lines, staged_rows, unaccounted_rows "
+        "from marts.fct_source_row_accounting where use_case = 'marketing' order by 1",
     )
-    assert [(f, raw_rows, unaccounted) for f, raw_rows, _, unaccounted in accounting] == [
-        ("labelled", len(kept), 0)
+    # the empty batch has its accounting row: no lines, nothing staged
+    assert accounting[1] == ("scoring", 0, 0, 0)
+    assert [(f, raw_lines, unaccounted) for f, raw_lines, _, unaccounted in accounting] == [
+        ("labelled", len(kept), 0),
+        ("scoring", 0, 0),
     ]
     assert accounting[0][2] == sum(n for *_, n in staged)
 
@@ -485,7 +488,7 @@ def test_parquet_input_stages_the_same_rows(
         outcomes[fmt] = {
             "accounting": query(
                 result,
-                "select use_case, source_file, raw_rows, staged_rows + quarantined_rows, "
+                "select use_case, source_file, raw_lines, staged_rows + quarantined_rows, "
                 "unaccounted_rows from marts.fct_source_row_accounting order by all",
             ),
             "staged": query(
