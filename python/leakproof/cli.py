@@ -180,12 +180,31 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated customer counts (default 48000,1000000,5000000; 10M on request)",
     )
     parser.add_argument("--out", default="bench", help="output directory (default bench/)")
+    parser.add_argument(
+        "--versus-pandas",
+        action="store_true",
+        help=(
+            "instead: raw -> staging -> the performance marts of the marketing use case in dbt "
+            "against a pandas reference of the same cleaning and metrics, on the same file at "
+            "each size (default sizes 1000000,5000000); prints the ratio"
+        ),
+    )
     parser.set_defaults(handler=_bench)
 
 
 def _bench(args: argparse.Namespace) -> int:
     from leakproof.bench import bench
 
+    if args.versus_pandas:
+        from leakproof.bench_pandas import compare, comparison_table
+
+        text = args.sizes if args.sizes != "48000,1000000,5000000" else "1000000,5000000"
+        dbt = str(Path(sys.executable).with_name("dbt"))
+        comparisons = []
+        for rows in [int(size) for size in text.split(",") if size.strip()]:
+            comparisons.append(compare(rows, Path(args.out).resolve(), Path.cwd(), dbt))
+            print(comparison_table(comparisons), flush=True)
+        return 0
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
     runs = bench(sizes, Path(args.out), Path.cwd())
     return max((run.returncode for run in runs), default=0)

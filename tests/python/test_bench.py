@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import duckdb
+import pytest
+
+from dbt_runner import PROJECT_ROOT, DbtResult
 from leakproof.bench import (
     Run,
     growth,
@@ -14,6 +18,8 @@ from leakproof.bench import (
     turn_waits,
     write_results,
 )
+from leakproof.bench_pandas import pandas_reference
+from leakproof.declarations import load
 
 
 def runs() -> list[Run]:
@@ -126,3 +132,29 @@ def test_the_guard_models_cost_is_printed_for_every_size() -> None:
     )
     assert lines[2] == "   1,000,000  ml_permutation_probe 80.0 (20%, 0.00)"
     assert "leakage guard cost" in table([small, large])
+
+
+def test_the_pandas_reference_computes_what_the_dbt_marts_do(
+    demo_build: DbtResult, demo_raw_dir: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    """The staging benchmark compares like with like: on the demo data the pandas reference's
+    rows, positives, rate interval and spend per channel equal fct_dimension_performance's."""
+    declaration = load(PROJECT_ROOT / "use_cases" / "marketing.yml")
+    tables = pandas_reference(demo_raw_dir / "customers.csv", declaration)
+    expected = {
+        value: (rows, positives, low, high, spend)
+        for value, rows, positives, low, high, spend in warehouse.execute(
+            "select dimension_value, labelled_rows, positives, positive_rate_ci_lower, "
+            "positive_rate_ci_upper, total_spend from marts.fct_dimension_performance "
+            "where use_case = 'marketing' and dimension = 'campaign_channel' "
+            "and labelled_rows > 0"
+        ).fetchall()
+    }
+    channels = tables["dimension:campaign_channel"]
+    assert set(channels.index) == set(expected)
+    for value, (rows, positives, low, high, spend) in expected.items():
+        row = channels.loc[value]
+        assert (row["rows"], row["positives"]) == (rows, positives), value
+        assert row["rate_low"] == pytest.approx(low, abs=1e-12), value
+        assert row["rate_high"] == pytest.approx(high, abs=1e-12), value
+        assert row["spend"] == pytest.approx(spend, rel=1e-9), value

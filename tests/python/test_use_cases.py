@@ -107,8 +107,9 @@ def test_the_third_use_case_builds_end_to_end(telemarketing: Built) -> None:
     result = telemarketing.result
     with duckdb.connect(str(result.warehouse), read_only=True) as db:
         accounting = db.execute(
-            "select raw_rows, staged_rows + quarantined_rows + duplicates_collapsed, "
-            "unaccounted_rows from marts.fct_source_row_accounting where use_case = 'telemarketing'"
+            "select raw_lines, staged_rows + quarantined_rows + rejected_lines "
+            "+ duplicates_collapsed, unaccounted_rows from marts.fct_source_row_accounting "
+            "where use_case = 'telemarketing'"
         ).fetchall()
         assert accounting == [(6000, 6000, 0)]
         dimensions = {
