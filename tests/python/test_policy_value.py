@@ -105,7 +105,8 @@ def test_cross_fitted_models_never_score_the_rows_they_were_fitted_on() -> None:
 def test_randomised_test_every_arm_within_its_interval() -> None:
     """The generator's randomised 12-arm e-mail test, declared 1 / 12: the declared propensities
     are used, and every arm's true rate lies within its (family) interval."""
-    world = sim.randomised_world(seed=0, rows=4_000)
+    # 6,000 rows: 500 per arm at a 5 % rate, 25 positives each - above min_effective_positives
+    world = sim.randomised_world(seed=0, rows=6_000)
     table = sim.evaluate_world(world, seed=0, folds=2)
     assert (table["propensity_source"] == "declared").all()
     arms = table[(table["policy_kind"] == "fixed_arm") & (table["estimator"] == "doubly_robust")]
