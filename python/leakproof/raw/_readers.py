@@ -117,7 +117,8 @@ def _read_file(
     if path.stat().st_size == 0:  # an empty scoring batch (the preflight refuses any other)
         return None, _counts(0, 0, 0, False), []
     if table.file_format(raw_format) == "parquet":
-        (rows,) = duckdb.sql(f"select count(*) from read_parquet({quoted(str(path))})").fetchone()
+        counted = duckdb.sql(f"select count(*) from read_parquet({quoted(str(path))})")
+        ((rows,),) = counted.fetchall()
         reader = (
             f"(select *, {quoted(role)} as source_file, row_number() over () as source_row_number "
             f"from read_parquet({quoted(str(path))}))"
