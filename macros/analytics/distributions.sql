@@ -45,7 +45,7 @@
         {%- set big_num.s = '(' ~ big_num.s ~ ' + ' ~ p[i] ~ ') * ' ~ inv -%}
         {%- set big_den.s = '(' ~ big_den.s ~ ' + ' ~ q[i] ~ ') * ' ~ inv -%}
     {%- endfor -%}
-    {%- set rounded = '(trunc(' ~ y ~ ' * 16.0) / 16.0)' -%}
+    {%- set rounded = '(' ~ leakproof_truncate(y ~ ' * 16.0') ~ ' / 16.0)' -%}
     {%- set scale = 'exp(-' ~ rounded ~ ' * ' ~ rounded ~ ') * exp(-((' ~ y ~ ' - ' ~ rounded ~ ') * (' ~ y ~ ' + ' ~ rounded ~ ')))' -%}
     {%- set tail -%}
         {{ scale }} * case

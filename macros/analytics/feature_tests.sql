@@ -14,8 +14,8 @@
     {%- endif -%}
     {%- if features | length == 0 %}
     select
-        cast('{{ use_case }}' as varchar) as use_case,
-        cast(null as varchar) as feature,
+        cast('{{ use_case }}' as {{ leakproof_varchar() }}) as use_case,
+        cast(null as {{ leakproof_varchar() }}) as feature,
         cast(null as {{ value_type }}) as {{ value_column }},
         cast(null as boolean) as is_imputed,
         cast(null as integer) as target
@@ -24,8 +24,8 @@
     {%- endif %}
     {%- for feature in features %}
     select
-        cast('{{ use_case }}' as varchar) as use_case,
-        cast('{{ feature }}' as varchar) as feature,
+        cast('{{ use_case }}' as {{ leakproof_varchar() }}) as use_case,
+        cast('{{ feature }}' as {{ leakproof_varchar() }}) as feature,
         cast({{ feature }} as {{ value_type }}) as {{ value_column }},
         {%- if feature in imputed_flags %}
         coalesce({{ imputed_flags[feature] }}, false) as is_imputed,

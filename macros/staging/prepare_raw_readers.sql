@@ -1,7 +1,8 @@
 {#-
-    on-run-start: for every turned-on use case, define the DuckDB table macro
-    `read_raw_<use case>__<table>()` that its source resolves to (dbt_project.yml sets the
-    sources' external_location to it). It reads the declared files with the declared dialect,
+    on-run-start: for every turned-on use case, define the relation its source resolves to. On
+    DuckDB the table macro `read_raw_<use case>__<table>()` (dbt_project.yml sets the sources'
+    external_location to it); on Spark the view `<use case>.<table>` (the source's own name) over
+    one file-source table per raw file (spark__define_raw_reader). It reads the declared files with the declared dialect,
     every column as text, and numbers the rows of each file in file order:
       - the labelled file, and the scoring batch when one is declared and not empty;
       - `source_file` ('labelled' | 'scoring') and `source_row_number` (1-based, per file).
@@ -17,21 +18,19 @@
         {%- for name in leakproof_use_cases() -%}
             {%- set use_case = leakproof_use_case(name) -%}
             {%- set table = use_case.table -%}
-            {%- set reads = [] -%}
+            {%- set files = [] -%}
             {%- for source_file, file in [('labelled', table.file), ('scoring', table.scoring_file)] if file -%}
                 {%- set path = leakproof_raw_path(file, table) -%}
                 {%- if leakproof_raw_file_bytes(path) > 0 -%}
                     {%- set names = leakproof_raw_header(path, table, use_case.columns) -%}
                     {%- if names is none or (names and '' not in names
                             and names | map('lower') | unique | list | length == names | length) -%}
-                        {%- do reads.append(leakproof_raw_reader(path, table, source_file, names)) -%}
+                        {%- do files.append({'path': path, 'source_file': source_file, 'names': names}) -%}
                     {%- endif -%}
                 {%- endif -%}
             {%- endfor -%}
-            {%- if reads -%}
-                {%- do run_query(
-                    'create or replace macro read_raw_' ~ name ~ '__' ~ table.name ~ '() as table '
-                    ~ reads | join(' union all by name ')) -%}
+            {%- if files -%}
+                {%- do adapter.dispatch('define_raw_reader', 'leakproof')(name, table, files) -%}
             {%- endif -%}
         {%- endfor -%}
     {%- endif -%}
@@ -50,6 +49,10 @@
 
 {#- Bytes in the file(s) a path or glob names (0 when there are none). -#}
 {% macro leakproof_raw_file_bytes(path) -%}
+    {{ return(adapter.dispatch('raw_file_bytes', 'leakproof')(path)) }}
+{%- endmacro %}
+
+{% macro default__raw_file_bytes(path) -%}
     {%- set quoted = "'" ~ path | replace("'", "''") ~ "'" -%}
     {%- if run_query('select count(*) from glob(' ~ quoted ~ ')').columns[0].values()[0] == 0 -%}
         {{ return(0) }}
@@ -66,14 +69,7 @@
 {% macro leakproof_raw_header(path, table, columns) -%}
     {%- if leakproof_raw_format(path, table) == 'parquet' -%}{{ return(none) }}{%- endif -%}
     {%- if not table.header -%}{{ return(columns | map(attribute='name') | list) }}{%- endif -%}
-    {%- set utf8 = table.encoding | lower in ['utf-8', 'utf8'] -%}
-    {%- set lines = run_query(
-        "select line from read_csv('" ~ path | replace("'", "''") ~ "', header = false, "
-        ~ "auto_detect = false, columns = {'line': 'VARCHAR'}, delim = chr(1), quote = '', "
-        ~ "escape = '', encoding = '" ~ ('latin-1' if utf8 else table.encoding) ~ "') limit 1"
-    ).columns[0].values() -%}
-    {%- set line = (lines[0] if lines else none) or '' -%}
-    {%- if utf8 -%}{%- set line = line.encode('latin-1').decode('utf-8', 'replace') -%}{%- endif -%}
+    {%- set line = adapter.dispatch('raw_first_line', 'leakproof')(path, table) -%}
     {%- set ns = namespace(field='', fields=[], quoted=false, skip=false) -%}
     {%- for i in range(line | length) -%}
         {%- set character = line[i] -%}
@@ -126,4 +122,30 @@
         {%- set reader = 'read_csv(' ~ quoted ~ ', ' ~ options | join(', ') ~ ')' -%}
     {%- endif -%}
     {{ return("(select *, '" ~ source_file ~ "' as source_file, row_number() over () as source_row_number from " ~ reader ~ ")") }}
+{%- endmacro %}
+
+
+{#- The first line of a raw file as text ('' for none). -#}
+{% macro default__raw_first_line(path, table) -%}
+    {%- set utf8 = table.encoding | lower in ['utf-8', 'utf8'] -%}
+    {%- set lines = run_query(
+        "select line from read_csv('" ~ path | replace("'", "''") ~ "', header = false, "
+        ~ "auto_detect = false, columns = {'line': 'VARCHAR'}, delim = chr(1), quote = '', "
+        ~ "escape = '', encoding = '" ~ ('latin-1' if utf8 else table.encoding) ~ "') limit 1"
+    ).columns[0].values() -%}
+    {%- set line = (lines[0] if lines else none) or '' -%}
+    {%- if utf8 -%}{%- set line = line.encode('latin-1').decode('utf-8', 'replace') -%}{%- endif -%}
+    {{ return(line) }}
+{%- endmacro %}
+
+
+{#- DuckDB: the table macro read_raw_<use case>__<table>() over the files, by column name. -#}
+{% macro default__define_raw_reader(name, table, files) -%}
+    {%- set reads = [] -%}
+    {%- for file in files -%}
+        {%- do reads.append(leakproof_raw_reader(file.path, table, file.source_file, file.names)) -%}
+    {%- endfor -%}
+    {%- do run_query(
+        'create or replace macro read_raw_' ~ name ~ '__' ~ table.name ~ '() as table '
+        ~ reads | join(' union all by name ')) -%}
 {%- endmacro %}

@@ -66,3 +66,10 @@
         {%- endfor -%}
     {%- endif -%}
 {%- endmacro %}
+
+{#- Spark: a seeded random order (rand(42)) and a limit. -#}
+{% macro spark__labelled_sample(model, target, rows) -%}
+    select * from {{ model }} where {{ target }} is not null
+    order by rand(42)
+    limit {{ rows }}
+{%- endmacro %}
