@@ -50,7 +50,7 @@ $(SPARK_STAMP): requirements-spark.lock
 spark: $(SPARK_STAMP) ## (optional) install Java if absent and the Spark extras into .venv-spark
 
 test-spark: $(STAMP) $(SPARK_STAMP) ## the Spark equivalence test: the SQL layer on local Spark equals DuckDB's
-	LEAKPROOF_SPARK_DBT=$(SPARK_VENV)/bin/dbt $(BIN)/pytest tests/python/test_spark.py -q
+	LEAKPROOF_SPARK_DBT=$(CURDIR)/$(SPARK_VENV)/bin/dbt $(BIN)/pytest tests/python/test_spark.py -q
 
 data: $(STAMP) ## generate the demo data into data/raw if absent
 	@if [ -e "$(RAW_DIR)/customers.csv" ] || [ -e "$(RAW_DIR)/customers.parquet" ]; then \
