@@ -8,7 +8,7 @@
 -#}
 {% macro unpivot_features(relation, use_case, target_column, features, kind, imputed_flags={}) -%}
     {%- set value_column = 'feature_value' if kind == 'numeric' else 'feature_category' -%}
-    {%- set value_type = 'double' if kind == 'numeric' else 'varchar' -%}
+    {%- set value_type = 'double' if kind == 'numeric' else leakproof_varchar() -%}
     {%- if kind not in ['numeric', 'categorical'] -%}
         {{ exceptions.raise_compiler_error("unpivot_features: kind must be numeric or categorical, got " ~ kind) }}
     {%- endif -%}

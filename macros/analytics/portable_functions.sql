@@ -129,3 +129,18 @@
 {% macro spark__exact_sum(expression) -%}
     cast(sum(cast({{ expression }} as decimal(38, 18))) as double)
 {%- endmacro %}
+
+
+{#- A row number over a whole relation, in no particular order (a row key). Spark needs an
+    ordered window: it numbers rows in the order they are read. -#}
+{% macro leakproof_row_number() -%}
+    {{ return(adapter.dispatch('row_number', 'leakproof')()) }}
+{%- endmacro %}
+
+{% macro default__row_number() -%}
+    row_number() over ()
+{%- endmacro %}
+
+{% macro spark__row_number() -%}
+    row_number() over (order by monotonically_increasing_id())
+{%- endmacro %}
