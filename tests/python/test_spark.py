@@ -90,7 +90,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pat
         duck = run_dbt(
             ["build", "--selector", "sql_layer"], tmp_path_factory.mktemp("duck_build"), raw
         )
-        spark_output, _ = spark.communicate(timeout=900)
+        spark_output, _ = spark.communicate(timeout=1800)
     finally:
         if spark.poll() is None:
             spark.kill()
