@@ -276,8 +276,7 @@
         {%- endfor %}
         chi_square,
         df % 2 = 0 as is_even,
-        {{ leakproof_integer_series('cast((df - df % 2) / 2 as bigint)') }}
-        + df % 2 as term_index
+        {{ leakproof_integer_series('cast((df - df % 2) / 2 as bigint)', 'df % 2') }} as term_index
     from {{ name }}_inputs
     where chi_square > 0
 

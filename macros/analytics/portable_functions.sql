@@ -16,18 +16,25 @@
 {%- endmacro %}
 
 
-{#- A select-list expression that expands each row into `count` rows numbered 0 .. count - 1
-    (a set-returning function); a NULL or non-positive count yields no rows. -#}
-{% macro leakproof_integer_series(count) -%}
-    {{ return(adapter.dispatch('integer_series', 'leakproof')(count)) }}
+{#- A select-list expression that expands each row into `count` rows numbered 0 .. count - 1,
+    plus `offset` when given (a set-returning function, which Spark cannot nest in an
+    expression); a NULL or non-positive count yields no rows. -#}
+{% macro leakproof_integer_series(count, offset=none) -%}
+    {{ return(adapter.dispatch('integer_series', 'leakproof')(count, offset)) }}
 {%- endmacro %}
 
-{% macro default__integer_series(count) -%}
+{% macro default__integer_series(count, offset=none) -%}
     generate_series(0, cast({{ count }} as bigint) - 1)
+    {%- if offset %}
+        + {{ offset }}
+    {%- endif %}
 {%- endmacro %}
 
-{% macro duckdb__integer_series(count) -%}
+{% macro duckdb__integer_series(count, offset=none) -%}
     unnest(range(cast(coalesce({{ count }}, 0) as bigint)))
+    {%- if offset %}
+        + {{ offset }}
+    {%- endif %}
 {%- endmacro %}
 
 
@@ -63,9 +70,12 @@
     percentile({{ expression }}, {{ fraction }})
 {%- endmacro %}
 
-{% macro spark__integer_series(count) -%}
-    {%- set n = 'cast(coalesce(' ~ count ~ ', 0) as int)' -%}
-    explode(slice(sequence(0, greatest({{ n }}, 1) - 1), 1, greatest({{ n }}, 0)))
+{% macro spark__integer_series(count, offset=none) -%}
+    {%- set n = 'cast(coalesce(' ~ count ~ ', 0) as bigint)' -%}
+    {%- set start = 'cast(' ~ (offset or 0) ~ ' as bigint)' -%}
+    explode(slice(
+        sequence({{ start }}, {{ start }} + greatest({{ n }}, 1) - 1), 1, cast(greatest({{ n }}, 0) as int)
+    ))
 {%- endmacro %}
 
 {% macro spark__log_gamma(expression) -%}
