@@ -7,8 +7,8 @@
         0 / 1 label (positive / negative labels as declared, compared as trimmed lower-case text);
       - is_unknown_<column> for a category value outside the declared ones (kept and flagged, or
         quarantined when the column says unknown: quarantine) and has_unknown_category;
-      - raw_<column>: the original text of every column, and raw_values (all of them as JSON), so a
-        quarantined row loses nothing;
+      - raw_values: for a quarantined row, the original text of every column (a JSON object), so
+        it loses nothing;
       - quarantine_reasons (every problem, '; '-separated, NULL for a usable row) and the first
         one split into quarantine_reason_code / quarantine_column. Codes: missing_value,
         unparseable_value, out_of_range, unknown_label, unknown_category, duplicate_key.
@@ -33,7 +33,7 @@
     {%- set outcome = ['target', 'post_outcome', 'target_derived'] -%}
     {%- set issues = [] -%}
 {%- if target.type != 'spark' -%}
--- depends_on: {{ ref('stg_use_case_preflight') }}
+-- depends_on: {{ ref('stg_raw_files') }}
 {%- endif %}
 with
 
@@ -153,12 +153,12 @@ final as (
         {%- do unknown_flags.append('is_unknown_' ~ column.column) %}
         {%- endfor %}
         {{ unknown_flags | join(' or ') if unknown_flags else 'false' }} as has_unknown_category,
-        {%- for column in columns %}
-        raw_{{ column.column }},
-        {%- endfor %}
         {%- set raw_columns = [] %}
         {%- for column in columns %}{% do raw_columns.append('raw_' ~ column.column) %}{% endfor %}
-        {{ leakproof_json_object(columns | map(attribute='name') | list, raw_columns) }} as raw_values,
+        {#- only a quarantined row needs its original values as one text (fct_quarantined_rows) #}
+        case when quarantine_reasons is not null then
+            {{ leakproof_json_object(columns | map(attribute='name') | list, raw_columns) }}
+        end as raw_values,
         quarantine_reasons,
         split_part(split_part(quarantine_reasons, '; ', 1), ':', 1) as quarantine_reason_code,
         split_part(split_part(quarantine_reasons, '; ', 1), ':', 2) as quarantine_column

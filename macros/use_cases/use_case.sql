@@ -204,14 +204,6 @@
 {%- endmacro %}
 
 
-{#- The raw relation of a use case (its source table), for an independent count of raw rows; at
-    parse time nothing (the models that read it also ref the use case's base model). -#}
-{% macro leakproof_raw_relation(name) -%}
-    {%- if not execute -%}{{ return('(select 1 as source_file)') }}{%- endif -%}
-    {{ return(source(name, leakproof_use_case_source(name).name)) }}
-{%- endmacro %}
-
-
 {#- The features the analytics marts test and bin for a use case: its declared feature columns as
     prepared, numeric (a numeric data_type) or categorical, with the imputation flag of each
     imputed column, and the target. -#}

@@ -6,7 +6,8 @@ For each size: generate the demo data (B2B scaled alongside: 20,000 rows per 48,
 (from `run_results.json`) and end to end, and the peak resident memory of the whole process tree
 (dbt, DuckDB and the Python models, sampled every 0.2 s). Results go to `<out>/results.csv` (one
 row per size and node, plus `total:<stage>` rows) and `<out>/scaling.png`; a table is printed
-with the growth of every node between the two largest sizes, against the targets of issue 9.
+with the growth of every node between the two largest sizes, against the targets of issue 9, and
+the cost of the leakage guard's models (lineage, permutation probe, oracle comparison, audit).
 It is a benchmark, not a test: nothing here asserts a target.
 """
 
@@ -39,6 +40,13 @@ TARGET_BUILD_SECONDS_48K = 30.0
 TARGET_END_TO_END_SECONDS_5M = 15 * 60.0
 TARGET_PEAK_GB = 12.0
 TARGET_GROWTH_RATIO = 6.0  # 1M -> 5M, per node (linear would be 5)
+# The leakage guard's own models, whose cost is printed for every size (issue 15).
+GUARD_NODES = (
+    "model.leakproof.ml_feature_lineage",
+    "model.leakproof.ml_permutation_probe",
+    "model.leakproof.ml_oracle_comparison",
+    "model.leakproof.ml_leakage_audit",
+)
 
 
 @dataclass(frozen=True)
@@ -294,12 +302,29 @@ def table(runs: Sequence[Run], top: int = 8) -> str:
         worst = growth(small, large)
         lines.append(f"time ratio {small.rows:,} -> {large.rows:,} (rows x{ratio:.1f}):")
         lines += [f"  {g:6.1f}  {node}" for g, node in worst[:top]]
+    lines += guard_costs(runs)
     largest = runs[-1]
     heaviest = sorted(largest.node_peak_rss_bytes.items(), key=lambda item: -item[1])[:3]
     if heaviest:
         lines.append(f"peak memory by node at {largest.rows:,} customers:")
         lines += [f"  {b / 1e9:6.2f} GB  {node}" for node, b in heaviest]
     return "\n".join(lines)
+
+
+def guard_costs(runs: Sequence[Run]) -> list[str]:
+    """The leakage guard's models at each size: seconds of own work, share of the dbt build and
+    peak memory of the process tree while each ran."""
+    lines = ["leakage guard cost (s, share of dbt build, peak GB while running):"]
+    for run in runs:
+        busy = dict(run.busy_nodes)
+        parts = [
+            f"{node.split('.')[-1]} {busy[node]:.1f} ({busy[node] / run.build_seconds:.0%}, "
+            f"{run.node_peak_rss_bytes.get(node, 0) / 1e9:.2f})"
+            for node in GUARD_NODES
+            if node in busy
+        ]
+        lines.append(f"  {run.rows:>10,}  " + ("; ".join(parts) or "(no guard node ran)"))
+    return lines
 
 
 def bench(sizes: Sequence[int], out: Path, project_dir: Path) -> list[Run]:

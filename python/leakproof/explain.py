@@ -18,7 +18,7 @@ Functions take a fitted ``leakproof.train.ModelBundle`` (duck-typed: ``columns``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,8 +27,11 @@ import pyarrow.compute as pc
 import xgboost
 from joblib import Parallel, delayed
 
-if TYPE_CHECKING:
-    from leakproof.train import ModelBundle
+from leakproof._text import string_array
+
+# A fitted model bundle (``leakproof.train.ModelBundle``), duck-typed: this module never imports
+# ``leakproof.train`` (training imports it for reason codes and importance).
+ModelBundle = Any
 
 MISSING_TEXT = "(missing)"
 CONTRIBUTION_CHUNK_ROWS = 65_536
@@ -108,7 +111,6 @@ def feature_contributions(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFr
 
 def _value_text(bundle: ModelBundle, frame: pd.DataFrame, feature: str) -> pa.Array:
     """How a feature's value is written in a reason code (numbers rounded to 4 decimals)."""
-    from leakproof.train import string_array
 
     series = frame[feature]
     if feature in bundle.spec.numeric_features:

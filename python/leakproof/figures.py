@@ -82,6 +82,41 @@ def _models(frame: pd.DataFrame) -> str:
     return _markdown(out)
 
 
+def _selection(frame: pd.DataFrame) -> str:
+    out = pd.DataFrame(
+        {
+            "use case": frame["use_case"],
+            "family": frame["algorithm"],
+            "best treatment": frame["imbalance_treatment"],
+            "CV AUC": frame["cv_auc_mean"].map(_num),
+            "train AUC": frame["train_auc"].map(_num),
+            "test AUC": frame["test_auc"].map(_num),
+            "train-test gap": frame["train_test_auc_gap"].map(_num),
+            "role": frame["role"] + " (" + frame["selection_rule"] + ")",
+        }
+    )
+    return _markdown(out)
+
+
+def _yardsticks(frame: pd.DataFrame) -> str:
+    """The yardstick table: one row per measure, one column per use case (test AUC)."""
+    labels = {
+        "oracle": "generator oracle (true probabilities; the ceiling)",
+        "primary": "leakproof's model of record",
+        "logistic": "leakproof's own logistic comparison model",
+        "plain_logistic": "a plain standardised logistic regression on the same approved features",
+    }
+    frame = frame.assign(
+        cell=frame["test_auc"].map(_num)
+        + frame["detail"].map(lambda d: "" if pd.isna(d) or not d else f" ({d})")
+    )
+    table = frame.pivot(index="measure", columns="use_case", values="cell")
+    table = table.reindex([m for m in labels if m in table.index]).fillna("")
+    table.columns = [f"{c} test AUC" for c in table.columns]
+    table.insert(0, "", [labels[m] for m in table.index])
+    return _markdown(table.reset_index(drop=True))
+
+
 def _claims(frame: pd.DataFrame) -> str:
     out = pd.DataFrame(
         {
@@ -107,12 +142,18 @@ def _policy(frame: pd.DataFrame) -> str:
             "use case": frame["use_case"],
             "policy": frame["policy"],
             "estimator": frame["estimator"],
-            "rate": frame["positive_rate"].map(_pct),
+            "rate": [
+                "not identifiable" if status == "not_identifiable" else _pct(rate)
+                for status, rate in zip(frame["status"], frame["positive_rate"], strict=True)
+            ],
             "95 % interval": [
                 "" if pd.isna(lo) else f"{_pct(lo)} .. {_pct(hi)}"
                 for lo, hi in zip(frame["ci_lower"], frame["ci_upper"], strict=True)
             ],
             "true rate": frame["true_positive_rate"].map(_pct),
+            "effective sample": frame["effective_sample_size"].map(
+                lambda v: "" if pd.isna(v) else f"{v:,.0f}"
+            ),
         }
     )
     return _markdown(out)
@@ -191,6 +232,41 @@ BLOCKS: dict[str, Block] = {
         """,
         _models,
     ),
+    "selection": Block(
+        """
+        select
+            comparison.use_case,
+            comparison.algorithm,
+            comparison.imbalance_treatment,
+            comparison.cv_auc_mean,
+            comparison.train_auc,
+            comparison.test_auc,
+            comparison.train_test_auc_gap,
+            registry.role,
+            comparison.selection_rule
+        from ml.ml_model_comparison as comparison
+        inner join ml.ml_model_registry as registry on comparison.model_id = registry.model_id
+        order by comparison.use_case, registry.role desc, comparison.algorithm
+        """,
+        _selection,
+    ),
+    "yardsticks": Block(
+        """
+        select use_case, yardstick as measure, test_auc, null as detail
+        from ml.ml_model_yardsticks
+        union all
+        select
+            use_case,
+            'primary',
+            test_auc,
+            algorithm || ' / ' || imbalance_treatment || ', ' || selection_rule
+        from ml.ml_model_registry where role = 'primary'
+        union all
+        select use_case, 'logistic', test_auc, 'CV ' || round(cv_auc_mean, 3)
+        from ml.ml_model_registry where algorithm = 'logistic_l2'
+        """,
+        _yardsticks,
+    ),
     "claims": Block(
         """
         select * from ml.ml_recommendation_summary
@@ -202,7 +278,8 @@ BLOCKS: dict[str, Block] = {
     "policy": Block(
         """
         select * from ml.ml_policy_evaluation
-        where policy = 'recommended' or estimator = 'truth'
+        where policy_kind <> 'fixed_arm'
+            and estimator in ('observed', 'model_claim', 'doubly_robust')
         order by use_case, policy, estimator_order
         """,
         _policy,

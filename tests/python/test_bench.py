@@ -5,7 +5,21 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from leakproof.bench import Run, growth, node_peaks, table, turn_waits, write_results
+import duckdb
+import pytest
+
+from dbt_runner import PROJECT_ROOT, DbtResult
+from leakproof.bench import (
+    Run,
+    growth,
+    guard_costs,
+    node_peaks,
+    table,
+    turn_waits,
+    write_results,
+)
+from leakproof.bench_pandas import pandas_reference
+from leakproof.declarations import load
 
 
 def runs() -> list[Run]:
@@ -105,3 +119,42 @@ def test_turn_waits_read_the_log_the_steps_write(tmp_path: Path, monkeypatch) ->
     waits = turn_waits(log)
     assert list(waits) == ["model.leakproof.ml_scores"]
     assert 0.0 <= waits["model.leakproof.ml_scores"] < 1.0
+
+
+def test_the_guard_models_cost_is_printed_for_every_size() -> None:
+    stages = {"generate": 2.0, "dbt_parse": 4.0, "dbt_build": 50.0, "publish": 1.0}
+    probe, lineage = "model.leakproof.ml_permutation_probe", "model.leakproof.ml_feature_lineage"
+    small = Run(48_000, stages, 1, 0, [(probe, 5.0), (lineage, 10.0)], {probe: 1_500_000_000})
+    large = Run(1_000_000, {**stages, "dbt_build": 400.0}, 1, 0, [(probe, 80.0)])
+    lines = guard_costs([small, large])
+    assert lines[1] == (
+        "      48,000  ml_feature_lineage 10.0 (20%, 0.00); ml_permutation_probe 5.0 (10%, 1.50)"
+    )
+    assert lines[2] == "   1,000,000  ml_permutation_probe 80.0 (20%, 0.00)"
+    assert "leakage guard cost" in table([small, large])
+
+
+def test_the_pandas_reference_computes_what_the_dbt_marts_do(
+    demo_build: DbtResult, demo_raw_dir: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    """The staging benchmark compares like with like: on the demo data the pandas reference's
+    rows, positives, rate interval and spend per channel equal fct_dimension_performance's."""
+    declaration = load(PROJECT_ROOT / "use_cases" / "marketing.yml")
+    tables = pandas_reference(demo_raw_dir / "customers.csv", declaration)
+    expected = {
+        value: (rows, positives, low, high, spend)
+        for value, rows, positives, low, high, spend in warehouse.execute(
+            "select dimension_value, labelled_rows, positives, positive_rate_ci_lower, "
+            "positive_rate_ci_upper, total_spend from marts.fct_dimension_performance "
+            "where use_case = 'marketing' and dimension = 'campaign_channel' "
+            "and labelled_rows > 0"
+        ).fetchall()
+    }
+    channels = tables["dimension:campaign_channel"]
+    assert set(channels.index) == set(expected)
+    for value, (rows, positives, low, high, spend) in expected.items():
+        row = channels.loc[value]
+        assert (row["rows"], row["positives"]) == (rows, positives), value
+        assert row["rate_low"] == pytest.approx(low, abs=1e-12), value
+        assert row["rate_high"] == pytest.approx(high, abs=1e-12), value
+        assert row["spend"] == pytest.approx(spend, rel=1e-9), value

@@ -144,7 +144,7 @@ def test_marketing_declaration() -> None:
     )
     assert marketing.column("Gender").aliases == {"M": "Male", "F": "Female"}
     assert marketing.column("campaign_channel").role == "treatment"
-    assert marketing.model["primary_family"] == "xgboost"
+    assert "primary_family" not in marketing.model  # the model of record is chosen by CV
     assert set(marketing.audit["leaky_features"]) == {
         "conversion_rate",
         "cpa_proxy",
@@ -278,6 +278,42 @@ BROKEN = {
     "a treatment without accepted values": (
         lambda d: block(d)["what_if"].update(treatments=["CampaignChannel", "Age"]),
         "use_case.what_if.treatments: 'Age' has role feature; expected treatment",
+    ),
+    "an unknown gate": (
+        lambda d: block(d)["gates"].update(max_lift=3),
+        "use_case.gates.max_lift: unknown key (known: calibration_intercept, calibration_slope,",
+    ),
+    "a plausibility ceiling that is not an AUC": (
+        lambda d: block(d)["gates"].update(max_auc=1.5),
+        "use_case.gates.max_auc: 1.5 is not an AUC in [0.5, 1]",
+    ),
+    "a plausibility ceiling under the floor": (
+        lambda d: block(d)["gates"].update(max_auc=0.6),
+        "use_case.gates.max_auc: must be above min_auc (0.6)",
+    ),
+    "a calibration range upside down": (
+        lambda d: block(d)["gates"].update(calibration_slope=[1.5, 0.5]),
+        "use_case.gates.calibration_slope: must be [low, high], got [1.5, 0.5]",
+    ),
+    "an unknown model key": (
+        lambda d: block(d)["model"].update(primary_famly="xgboost"),
+        "use_case.model.primary_famly: unknown key (known: calibration_methods,",
+    ),
+    "an unknown model family": (
+        lambda d: block(d)["model"].update(primary_family="random_forest"),
+        "use_case.model.primary_family: unknown value(s) ['random_forest'] (known: xgboost,",
+    ),
+    "an unknown imbalance treatment": (
+        lambda d: block(d)["model"].update(imbalance_treatments=["none", "adasyn"]),
+        "use_case.model.imbalance_treatments: unknown value(s) ['adasyn']",
+    ),
+    "a model key the build sets": (
+        lambda d: block(d)["model"].update(artifact_dir="/tmp/models"),
+        "use_case.model.artifact_dir: unknown key",
+    ),
+    "a model value out of range": (
+        lambda d: block(d)["model"].update(n_folds=1),
+        "use_case.model: invalid ModelSpec for '-': n_folds must be at least 2",
     ),
     "a time split on a feature": (
         lambda d: block(d).update(split={"method": "time", "column": "Age"}),
@@ -536,6 +572,25 @@ def test_preflight_reads_only_the_head_and_a_character_cut_by_it_is_no_error(
     assert checks["labelled_file"] == ("ok", f"{LABELLED_FILE}: 20 columns, header as declared")
 
 
+def test_preflight_refuses_an_unknown_model_family_before_any_model_runs(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "use_cases").mkdir(parents=True)
+    text = (USE_CASES / "marketing.yml").read_text()
+    text = text.replace(
+        "          model:\n", "          model:\n            families: [xgboost, rf]\n"
+    )
+    (project / "use_cases" / "marketing.yml").write_text(text)
+    table = preflight(project, ["marketing"], tmp_path / "raw")
+    assert table[["check_name", "status", "message"]].values.tolist() == [
+        [
+            "declaration",
+            "problem",
+            "use_cases/marketing.yml: use_case.model.families: unknown value(s) ['rf'] "
+            "(known: xgboost, logistic)",
+        ]
+    ]
+
+
 def test_preflight_reports_a_broken_declaration_and_a_missing_one(tmp_path: Path) -> None:
     project = tmp_path / "project"
     (project / "use_cases").mkdir(parents=True)
@@ -567,3 +622,40 @@ def test_preflight_stops_a_target_label_the_data_never_has(tmp_path: Path) -> No
     assert status == "problem"
     assert "use_case.target.positive: label(s) ['1'] never occur in Conversion" in message
     assert "(it has ['0'])" in message
+
+
+def test_preflight_checks_every_file_a_glob_matches(tmp_path: Path) -> None:
+    """`file: customers_*.csv` reads monthly extracts: each match is checked on its own (the
+    message names the bad one), and a pattern that matches nothing says so."""
+    project = tmp_path / "project"
+    (project / "use_cases").mkdir(parents=True)
+    text = (PROJECT_ROOT / "use_cases" / "marketing.yml").read_text()
+    assert "meta: {file: customers, scoring_file: customers_scoring}" in text
+    (project / "use_cases" / "marketing.yml").write_text(
+        text.replace(
+            "meta: {file: customers, scoring_file: customers_scoring}",
+            "meta: {file: customers_*.csv}",
+        )
+    )
+    raw = tmp_path / "raw"
+    raw.mkdir()
+
+    def checks() -> list[tuple[str, str, str]]:
+        table = preflight(project, ["marketing"], raw)
+        rows = table[table["check_name"] == "labelled_file"]
+        return [(r.status, r.message.replace(str(raw), "<raw>")) for r in rows.itertuples()]
+
+    table = preflight(project, ["marketing"], raw)
+    assert table["check_name"].tolist() == ["declaration", "raw_dir"]
+    assert "Looked for <raw>/customers_*.csv" in table.iloc[1]["message"].replace(str(raw), "<raw>")
+    (raw / "customers_2026_01.csv").write_text(csv_text(LABELLED))
+    (raw / "customers_2026_02.csv").write_text(
+        csv_text(LABELLED).replace("AdSpend", "Ad Spend USD", 1)
+    )
+    found = checks()
+    assert [status for status, _ in found] == ["ok", "problem"]
+    assert found[0][1].startswith("<raw>/customers_2026_01.csv (use case marketing")
+    assert found[1][1].startswith(
+        "<raw>/customers_2026_02.csv (use case marketing, declared in use_cases/marketing.yml)"
+        " is missing declared column(s) AdSpend."
+    )

@@ -154,3 +154,39 @@ def test_missing_frozen_bins_are_reported_not_recomputed(tmp_path) -> None:
         drift.frozen_reference_bins(
             pd.DataFrame([row]), {"marketing": None}, tmp_path, retrain=False
         )
+
+
+def test_out_of_fold_encodings_are_compared_like_with_like() -> None:
+    """Training rows hold fold-wise encodings (five values per channel), test / scoring rows the
+    encoding over every training row (one value per channel): measured raw, the same channel mix
+    shows a huge PSI; with the reference computed the way test rows get it, none - and a real
+    shift of the channel mix still shows."""
+    rng = np.random.default_rng(0)
+    channels = np.array(["Email", "PPC", "SEO"])
+    full = {"Email": 0.02, "PPC": 0.015, "SEO": 0.01}
+    train = pd.DataFrame(
+        {"channel": rng.choice(channels, 6_000), "fold": rng.integers(0, 5, 6_000)}
+    )
+    fold_shift = np.array([-0.004, -0.002, 0.0, 0.002, 0.004])
+    train["rate_oof"] = train["channel"].map(full) + fold_shift[train["fold"]]
+    test = pd.DataFrame({"channel": rng.choice(channels, 3_000)})
+    test["rate_oof"] = test["channel"].map(full)
+    shifted = pd.DataFrame({"channel": rng.choice(channels, 3_000, p=[0.6, 0.2, 0.2])})
+    shifted["rate_oof"] = shifted["channel"].map(full)
+
+    def psi_of(reference: pd.DataFrame, population: pd.DataFrame) -> float:
+        bins = drift.variable_bins(reference["rate_oof"], "rate_oof", "numeric", 10)
+        expected = drift.bin_shares(reference["rate_oof"], bins)
+        return drift.psi(expected, drift.bin_shares(population["rate_oof"], bins))
+
+    assert psi_of(train, test) > 1.0  # raw fold-wise values: a false alarm
+    comparable = drift.like_for_like_encodings(train, test, {"rate_oof": "channel"})
+    np.testing.assert_allclose(comparable["rate_oof"], train["channel"].map(full))
+    assert psi_of(comparable, test) < 0.01
+    assert psi_of(comparable, shifted) > 0.1  # real drift of the channel mix still shows
+    # a group no other row has keeps the mean of its out-of-fold values
+    lone = drift.like_for_like_encodings(
+        train, test[test["channel"] != "SEO"], {"rate_oof": "channel"}
+    )
+    seo = train["channel"] == "SEO"
+    np.testing.assert_allclose(lone.loc[seo, "rate_oof"], train.loc[seo, "rate_oof"].mean())

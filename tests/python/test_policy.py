@@ -163,7 +163,7 @@ def test_blocked_bootstrap_table_equals_the_unblocked_one() -> None:
     pd.testing.assert_frame_equal(whole, blocked)
     # and both equal the draws computed on the (samples x n) index directly
     index = policy.bootstrap_index(len(rows), 60, seed=3)
-    draws = policy._estimates(policies["recommended"], index)["doubly_robust"]
+    draws = policy._bootstrap._estimates(policies["recommended"], index)["doubly_robust"]
     row = whole.set_index(["policy", "estimator"]).loc[("recommended", "doubly_robust")]
     assert row["ci_lower"] == np.nanquantile(draws, 0.025)
     assert row["ci_upper"] == np.nanquantile(draws, 0.975)

@@ -166,7 +166,8 @@ def test_serving_copy_holds_the_bi_schemas_with_equal_row_counts(
     assert [name for schema, name in tables if schema == "main"] == ["_publish"]
     assert "ml.ml_scores" in actual and "marts.fct_dimension_performance" in actual
     assert actual == expected
-    assert len(internals) == 4 and not set(internals) & set(actual)
+    # the training output (4 models: 2 per use case) stays behind; BI reads the registry
+    assert internals == {"ml.ml_trained_models": 4} and not set(internals) & set(actual)
     assert {key: count for key, count, _, _ in meta} == expected
     assert {ids for _, _, ids, _ in meta} == {",".join(row[0] for row in source_models)}
     assert {version for *_, version in meta} == {"v1.4.0"}
@@ -338,7 +339,7 @@ ARTIFACT_REFUSALS: dict[str, tuple[Callable[[Path], None], str, tuple[str, ...]]
     "model error": (set_status("model.", "error"), "not_green", ("1 node(s)", "error: model.")),
     "test fail": (set_status("test.", "fail"), "not_green", ("fail: test.",)),
     "unit test fail": (set_status("unit_test.", "fail"), "not_green", ("fail: unit_test.",)),
-    "seed skipped": (set_status("seed.", "skipped"), "not_green", ("skipped: seed.",)),
+    "model skipped": (set_status("model.", "skipped"), "not_green", ("skipped: model.",)),
     "model no-op": (set_status("model.", "no-op"), "not_green", ("no-op: model.",)),
     "model missing": (
         drop_result("model."),
@@ -509,7 +510,7 @@ def test_every_refusal_reason_is_in_the_cli_help_and_the_readme(
 PUBLISHER = textwrap.dedent(
     """
     import os, sys, time
-    import leakproof.publish as publish
+    import leakproof.publish._serving as publish
     from leakproof.cli import main
 
     point, arguments = sys.argv[1], sys.argv[2:]
@@ -752,7 +753,8 @@ READER = textwrap.dedent(
                     "select model_id from ml.ml_model_registry "
                     "where role = 'primary' and use_case = 'marketing'").fetchall()
                 scores = c.execute(
-                    "select distinct model_id from ml.ml_scores").fetchall()
+                    "select distinct model_id from ml.ml_scores "
+                    "where use_case = 'marketing'").fetchall()
                 published = c.execute("select distinct model_ids from main._publish").fetchall()
             reads += 1
             key = registry[0][0]
@@ -822,6 +824,6 @@ def test_readers_see_one_complete_snapshot_during_build_and_publish(
     assert "marketing-xgboost-retrained" in summary["seen"]
     assert len(summary["seen"]) == 2  # both snapshots were read, never a mix
     with duckdb.connect(str(serving), read_only=True) as final:
-        assert final.execute("select distinct model_id from ml.ml_scores").fetchall() == [
-            ("marketing-xgboost-retrained",)
-        ]
+        assert final.execute(
+            "select distinct model_id from ml.ml_scores where use_case = 'marketing'"
+        ).fetchall() == [("marketing-xgboost-retrained",)]

@@ -234,42 +234,42 @@ def test_policy_evaluation_holds_the_true_values(
 ) -> None:
     table = warehouse.sql("select * from ml.ml_policy_evaluation").df()
     assert set(table["use_case"]) == {"marketing"}
-    assert set(zip(table["policy"], table["estimator"], strict=True)) == {
-        ("historical", e)
-        for e in ("observed", "direct_method", "ipw", "snipw", "doubly_robust", "truth")
-    } | {("recommended", e) for e in ("direct_method", "ipw", "snipw", "doubly_robust", "truth")}
+    arms = sorted(recommendations(warehouse, "split = 'train'")["current_arm"].unique())
+    expected_policies = {"historical", "recommended", "in_support", "soft"} | {
+        f"always {arm}" for arm in arms
+    }
+    assert set(table["policy"]) == expected_policies
     assert table["has_truth"].all()
-    assert (table["evaluated_split"] == "test").all()
-    assert (table["propensity_source"] == "estimated").all()  # assignment: estimated
-    estimated = table[table["estimator"] != "truth"]
-    assert (estimated["ci_lower"] <= estimated["positive_rate"] + 1e-12).all()
-    assert (estimated["positive_rate"] <= estimated["ci_upper"] + 1e-12).all()
+    assert (table["propensity_source"] == "cross_fitted").all()  # assignment: estimated
+    assert table["propensity_mae_vs_truth"].iloc[0] < 0.01
+    assert table["propensity_corr_vs_truth"].iloc[0] > 0.8
+    blank = table["status"] == "not_identifiable"
+    assert (
+        table.loc[blank, "positive_rate"].isna().all() and table.loc[blank, "reason"].notna().all()
+    )
+    with_interval = table[table["ci_lower"].notna()]
+    assert (with_interval["ci_lower"] <= with_interval["positive_rate"] + 1e-12).all()
+    assert (with_interval["positive_rate"] <= with_interval["ci_upper"] + 1e-12).all()
 
-    recs = recommendations(warehouse, "split = 'test'")
-    features = warehouse.sql(
-        "select entity_key, conversion from features.ml_marketing_features where split = 'test'"
+    test_recs = recommendations(warehouse, "split = 'test'")
+    labelled = warehouse.sql(
+        "select entity_key, conversion from features.ml_marketing_features "
+        "where split in ('train', 'test')"
     ).df()
-    n = len(recs)
-    assert (table["rows_evaluated"] == n).all()
-    np.testing.assert_allclose(table["expected_positives"], table["positive_rate"] * n)
-    assert (table["matched_rows"] == (recs["current_arm"] == recs["recommended_arm"]).sum()).all()
-    assert table["share_out_of_support"].iloc[0] == pytest.approx(
-        1 - recs["is_recommendation_in_support"].mean()
-    )
     rows = table.set_index(["policy", "estimator"])
+    assert rows.loc[("recommended", "doubly_robust"), "rows_evaluated"] == len(test_recs)
+    assert rows.loc[("historical", "observed"), "rows_evaluated"] == len(labelled)
     assert rows.loc[("historical", "observed"), "positive_rate"] == pytest.approx(
-        features["conversion"].mean()
+        labelled["conversion"].mean()
     )
-    assert rows.loc[("historical", "direct_method"), "positive_rate"] == pytest.approx(
-        recs["current_probability"].mean()
+    assert rows.loc[("recommended", "model_claim"), "positive_rate"] == pytest.approx(
+        test_recs["recommended_probability"].mean()
     )
-    assert rows.loc[("recommended", "direct_method"), "positive_rate"] == pytest.approx(
-        recs["recommended_probability"].mean()
+    assert rows.loc[("recommended", "ipw"), "matched_rows"] == pytest.approx(
+        (test_recs["current_arm"] == test_recs["recommended_arm"]).sum()
     )
-
     # the truth, recomputed from the sidecar: mean true p of each policy's arm
-    joined = recs.merge(sidecar(demo_raw_dir), on="entity_key", how="inner")
-    assert len(joined) == n
+    joined = test_recs.merge(sidecar(demo_raw_dir), on="entity_key", how="inner")
     true_recommended = np.mean(
         [
             row[f"p__{channel}__{platform}"]
@@ -280,32 +280,27 @@ def test_policy_evaluation_holds_the_true_values(
             )
         ]
     )
-    assert rows.loc[("recommended", "truth"), "positive_rate"] == pytest.approx(
+    assert rows.loc[("recommended", "doubly_robust"), "true_positive_rate"] == pytest.approx(
         true_recommended, rel=1e-6
     )
-    assert rows.loc[("recommended", "truth"), "positive_rate"] == pytest.approx(
-        recs["true_recommended_probability"].mean(), rel=1e-12
+    everyone = labelled.merge(sidecar(demo_raw_dir), on="entity_key", how="inner")
+    assert rows.loc[("historical", "ipw"), "true_positive_rate"] == pytest.approx(
+        everyone["p_realised"].mean(), rel=1e-6
     )
-    assert rows.loc[("historical", "truth"), "positive_rate"] == pytest.approx(
-        joined["p_realised"].mean(), rel=1e-6
+    arm = arms[0]
+    channel, platform = arm.split(" + ")
+    assert rows.loc[(f"always {arm}", "ipw"), "true_positive_rate"] == pytest.approx(
+        everyone[f"p__{channel}__{platform}"].mean(), rel=1e-6
     )
-    for policy_name in ("historical", "recommended"):
-        truth = rows.loc[(policy_name, "truth"), "positive_rate"]
-        for estimator in ("direct_method", "ipw", "snipw", "doubly_robust"):
-            row = rows.loc[(policy_name, estimator)]
-            assert row["true_positive_rate"] == pytest.approx(truth)
-            assert row["bias_vs_truth"] == pytest.approx(row["positive_rate"] - truth)
-    claimed = rows.loc[("recommended", "direct_method")]
-    assert claimed["is_model_claimed"]
-    assert claimed["relative_lift"] == pytest.approx(
-        claimed["positive_rate"] / rows.loc[("historical", "direct_method"), "positive_rate"] - 1
-    )
-    assert rows.loc[("recommended", "truth"), "relative_lift"] == pytest.approx(
-        true_recommended / joined["p_realised"].mean() - 1, rel=1e-6
-    )
-    assert 0 < table["min_propensity_logged"].iloc[0] <= 1
-    assert 0 < table["effective_sample_size"].iloc[0] <= n
-    assert table["propensity_corr_vs_truth"].iloc[0] > 0.5
+    # the headline interval of the recommended policy covers its truth or says it cannot tell
+    headline = rows.loc[("recommended", "doubly_robust")]
+    assert headline["status"] == "not_identifiable" or headline["is_truth_covered"]
+
+    design = warehouse.sql("select * from ml.ml_policy_experiment_design").df()
+    assert list(design["arm"]) == ["control: historical", "treatment: recommended"]
+    assert (design["allocation"] == 0.5).all()
+    control = design.iloc[0]
+    assert control["base_rate"] == pytest.approx(labelled["conversion"].mean())
 
 
 def test_true_probabilities_come_from_the_sidecar(
@@ -336,7 +331,13 @@ def test_true_probabilities_come_from_the_sidecar(
 
 
 @pytest.mark.parametrize(
-    "model", ["ml_recommendations", "ml_recommendation_summary", "ml_policy_evaluation"]
+    "model",
+    [
+        "ml_recommendations",
+        "ml_recommendation_summary",
+        "ml_policy_evaluation",
+        "ml_policy_experiment_design",
+    ],
 )
 def test_every_column_is_documented_in_order(
     warehouse: duckdb.DuckDBPyConnection, demo_build: DbtResult, model: str

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.dbt
 STAGING = ["build", "--select", "+staging", "+marts.data_quality"]
 PREFLIGHT_TEST = "test.leakproof.no_rejected_rows_stg_use_case_preflight"
 RAW_READING_MODELS = (
+    "model.leakproof.stg_raw_files",
     "model.leakproof.base_marketing__validated",
     "model.leakproof.stg_marketing__rows",
     "model.leakproof.base_b2b__validated",
@@ -87,7 +88,7 @@ def test_demo_data_every_raw_row_is_accounted_for(
     accounting = {
         (use_case, source_file): rest
         for use_case, source_file, *rest in warehouse.sql(
-            "select use_case, source_file, raw_rows, staged_rows, quarantined_rows, "
+            "select use_case, source_file, raw_lines, staged_rows, quarantined_rows, "
             "duplicates_collapsed, unaccounted_rows from marts.fct_source_row_accounting"
         ).fetchall()
     }
@@ -198,7 +199,8 @@ def test_header_only_labelled_file_and_a_latin_1_file_stop_the_build(
     accounts = raw / "accounts.csv"
     text = accounts.read_text(encoding="utf-8")
     first_row = text.index("\n") + 1
-    accented = text[:first_row] + text[first_row:].replace("Logistics", "Logístics", 1)
+    # a Latin-1 file has its accents throughout (one undecodable line is rejected, not the file)
+    accented = text[:first_row] + text[first_row:].replace("Logistics", "Logístics")
     accounts.write_bytes(accented.encode("latin-1"))
     byte = accented.encode("latin-1").index(b"\xed")
 
@@ -234,21 +236,73 @@ def test_no_raw_files_stops_at_once_saying_where_it_looked(tmp_path: Path) -> No
     assert len(nodes) > 100
 
 
-def test_ragged_line_names_file_and_line(demo_raw_dir: Path, tmp_path: Path) -> None:
-    """A line with an extra field fails reading it, naming the file and the line (the reader
-    reads CSV by its header, without sniffing: a sniffer stops on the ragged line without
-    naming it)."""
+def test_unparseable_lines_are_rejected_and_the_rest_of_the_file_read(
+    demo_raw_dir: Path, tmp_path: Path
+) -> None:
+    """A ragged line, an unclosed quote, a stray carriage return, an undecodable byte, an empty
+    line and CRLF-ended lines appended to an LF file: each bad line is rejected with its line
+    number, text and reason; the CRLF lines and every other line are read; nothing is lost."""
     raw = copy_raw(demo_raw_dir, tmp_path / "raw")
-    header, rows = read_rows(raw / "customers.csv")
-    rows[9] = [*rows[9], "EXTRA"]
-    write_rows(raw / "customers.csv", header, rows)
+    path = raw / "customers.csv"
+    lines = path.read_bytes().split(b"\n")
+    assert lines[-1] == b""
+    lines.pop()
+    total = len(lines) - 1
+    bad = {
+        11: (lines[10] + b",EXTRA", "wrong_field_count", "21 fields where the header has 20"),
+        21: (lines[20].replace(b'"', b"", 1), "unclosed_quote", None),
+        31: (lines[30].replace(b",", b"\r", 1), "carriage_return", None),
+        41: (lines[40].replace(b"Male", b"M\xe4le"), "undecodable", None),
+        51: (b"", "empty_line", "an empty line"),
+    }
+    for number, (line, *_) in bad.items():
+        lines[number - 1] = line
+    appended = [line + b"\r" for line in lines[1:4]]
+    appended[1] = appended[1].replace(b",", b";", 1)  # a ragged CRLF line
+    path.write_bytes(b"\n".join(lines + appended) + b"\n")
+
     result = run_dbt(STAGING, tmp_path, raw_dir=raw)
-    assert not result.ok
-    assert status_of(result, PREFLIGHT_TEST) == "pass"
-    assert result.statuses()["model.leakproof.base_marketing__validated"] == "error"
-    assert "CSV Error on Line: 11" in result.output  # header is line 1, so row 10 is line 11
-    assert "Expected Number of Columns: 20 Found: 21" in result.output
-    assert f"file = {raw}/customers.csv" in result.output
+    assert result.ok, result.output[-3000:]
+    rejected = query(
+        result,
+        "select line_number, reject_reason_code, reject_reason, raw_line "
+        "from marts.fct_rejected_lines where use_case = 'marketing' order by line_number",
+    )
+    crlf_ragged = total + 3
+    assert [r[0] for r in rejected] == [*bad, crlf_ragged]
+    for number, code, reason, raw_line in rejected[:-1]:
+        line, expected_code, expected_reason = bad[number]
+        assert (code, raw_line.encode()) == (
+            expected_code,
+            line.decode("utf-8", "backslashreplace").encode(),
+        )
+        assert expected_reason is None or reason == expected_reason
+    assert rejected[-1][1:3] == ("wrong_field_count", "19 fields where the header has 20")
+    ((raw_lines, rejected_lines, staged, unaccounted),) = query(
+        result,
+        "select raw_lines, rejected_lines, staged_rows, unaccounted_rows "
+        "from marts.fct_source_row_accounting "
+        "where use_case = 'marketing' and source_file = 'labelled'",
+    )
+    assert (raw_lines, rejected_lines, unaccounted) == (total + 3, len(bad) + 1, 0)
+    # the two good CRLF lines repeat data rows 1 and 3: collapsed as exact duplicates of them
+    data_lines = lines[1:] + [line.rstrip(b"\r") for line in appended]
+    assert query(
+        result,
+        "select source_row_number, duplicate_count from staging.base_marketing__validated "
+        "where source_file = 'labelled' and source_row_number in (1, 3) order by 1",
+    ) == [(1, data_lines.count(lines[1])), (3, data_lines.count(lines[3]))]
+    assert (
+        staged
+        == raw_lines
+        - rejected_lines
+        - query(
+            result,
+            "select count(*) filter (where quarantine_reasons is not null) "
+            "+ sum(duplicate_count - 1) "
+            "from staging.base_marketing__validated where source_file = 'labelled'",
+        )[0][0]
+    )
 
 
 # --- values: typed exactly, or quarantined with the reason ---------------------------------------
@@ -406,11 +460,14 @@ def test_header_only_scoring_batch_and_reordered_columns_build(
     }
     accounting = query(
         result,
-        "select source_file, raw_rows, staged_rows, unaccounted_rows "
-        "from marts.fct_source_row_accounting where use_case = 'marketing'",
+        "select source_file, raw_lines, staged_rows, unaccounted_rows "
+        "from marts.fct_source_row_accounting where use_case = 'marketing' order by 1",
     )
-    assert [(f, raw_rows, unaccounted) for f, raw_rows, _, unaccounted in accounting] == [
-        ("labelled", len(kept), 0)
+    # the empty batch has its accounting row: no lines, nothing staged
+    assert accounting[1] == ("scoring", 0, 0, 0)
+    assert [(f, raw_lines, unaccounted) for f, raw_lines, _, unaccounted in accounting] == [
+        ("labelled", len(kept), 0),
+        ("scoring", 0, 0),
     ]
     assert accounting[0][2] == sum(n for *_, n in staged)
 
@@ -431,7 +488,7 @@ def test_parquet_input_stages_the_same_rows(
         outcomes[fmt] = {
             "accounting": query(
                 result,
-                "select use_case, source_file, raw_rows, staged_rows + quarantined_rows, "
+                "select use_case, source_file, raw_lines, staged_rows + quarantined_rows, "
                 "unaccounted_rows from marts.fct_source_row_accounting order by all",
             ),
             "staged": query(

@@ -170,6 +170,7 @@ def test_every_model_reading_a_feature_table_reads_it_in_its_turn() -> None:
             checked.append(path.stem)
     assert set(checked) == {
         "ml_leakage_audit",
+        "ml_model_yardsticks",
         "ml_policy_evaluation",
         "ml_psi_reference_bins",
         "ml_recommendations",
@@ -251,11 +252,12 @@ def test_model_spec_comes_from_the_declaration(tmp_path: Path) -> None:
     assert spec.categorical_features == ("region",)
     assert (spec.cv_fold_column, spec.cv_group_column) == ("cv_fold", "account_id")
     # the declaration's model keys
-    assert (spec.primary_family, spec.seed, spec.max_training_rows) == ("logistic", 42, 50_000)
+    assert (spec.primary_family, spec.seed, spec.max_training_rows) == (None, 42, 50_000)
+    assert spec.selection_rule == "best_cv_auc"
     assert (spec.contact_cost, spec.conversion_value) == (20.0, 150.0)
     assert spec.artifact_dir == str(tmp_path)
     marketing = steps.model_spec(DECLARATIONS["marketing"], features, approved, str(tmp_path))
-    assert (marketing.primary_family, marketing.cv_group_column) == ("xgboost", None)
+    assert (marketing.selection_rule, marketing.cv_group_column) == ("best_cv_auc", None)
 
 
 # --- training and scoring through a Reader -----------------------------------------------------

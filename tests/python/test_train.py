@@ -19,6 +19,7 @@ from scipy.special import expit
 from sklearn.metrics import f1_score, roc_auc_score
 
 from leakproof import train as T
+from leakproof.train import _families, _scoring
 
 # The DGP: log-odds = INTERCEPT + sum(coef * x) + channel effect + platform effect.
 COEFFICIENTS = {"x1": 1.5, "x2": -1.0, "x3": 0.6, "noise": 0.0}
@@ -71,6 +72,11 @@ def demo_spec(artifact_dir: Path | str, **overrides: object) -> T.ModelSpec:
         "numeric_features": NUMERIC,
         "categorical_features": CATEGORICAL,
         "artifact_dir": str(artifact_dir),
+        # Pinned, so the shared demo run has an XGBoost model of record to explain; the rule
+        # that chooses by CV (no pin) has its own tests.
+        "primary_family": "xgboost",
+        # Fixed XGBoost parameters keep the many runs here cheap; tuning has test_tuning.
+        "xgboost_search": 0,
     }
     values.update(overrides)
     return T.ModelSpec(**values)
@@ -113,7 +119,7 @@ def test_chosen_candidate_is_the_best_by_cv_auc(demo_run) -> None:
         chosen = rows[rows.is_chosen_for_family]
         assert len(chosen) == 1, algorithm
         assert chosen.cv_auc_mean.iloc[0] == rows.cv_auc_mean.max()
-    # The registry holds exactly the chosen candidates; XGBoost is the primary (spec default).
+    # The registry holds exactly the chosen candidates; XGBoost is the primary (demo_spec pins it).
     registry = result.registry.set_index("algorithm")
     chosen = comparison[comparison.is_chosen_for_family].set_index("algorithm")
     assert set(registry.index) == {"xgboost", "logistic_l2"}
@@ -129,19 +135,33 @@ def test_chosen_candidate_is_the_best_by_cv_auc(demo_run) -> None:
     assert comparison.is_primary.sum() == 1
 
 
-def test_selection_tie_breaks_on_sd_then_treatment_order() -> None:
+def test_selection_ties_go_to_the_simpler_family_then_treatment() -> None:
     spec = demo_spec("unused")
 
-    def candidate(treatment: str, mean: float, sd: float) -> T.Candidate:
-        c = T.Candidate("logistic", treatment)
+    def candidate(family: str, treatment: str, mean: float, sd: float) -> T.Candidate:
+        c = T.Candidate(family, treatment)
         c.metrics = {"cv_auc_mean": mean, "cv_auc_sd": sd}
         return c
 
-    tied = [candidate("none", 0.8, 0.02), candidate("smote", 0.8, 0.01)]
-    assert T.select_candidate(tied, spec).treatment == "smote"
-    same = [candidate("smote", 0.8, 0.01), candidate("class_weight", 0.8, 0.01)]
+    tied = [candidate("logistic", "smote", 0.8, 0.01), candidate("logistic", "none", 0.8, 0.02)]
+    assert T.select_candidate(tied, spec).treatment == "none"
+    same = [
+        candidate("logistic", "smote", 0.8, 0.01),
+        candidate("logistic", "class_weight", 0.8, 0.01),
+    ]
     assert T.select_candidate(same, spec).treatment == "class_weight"
-    assert T.select_candidate([*same, candidate("none", 0.81, 0.5)], spec).treatment == "none"
+    best = candidate("xgboost", "smote", 0.81, 0.5)
+    assert T.select_candidate([*same, best], spec) is best
+    families = [candidate("xgboost", "none", 0.8, 0.0), candidate("logistic", "smote", 0.8, 0.1)]
+    assert T.select_candidate(families, spec).family == "logistic"
+    families.append(best)
+    assert T.select_candidate(families, spec) is best
+    # Within selection_tolerance (0.005 by default) of the best is a tie: the simpler model wins.
+    close = candidate("logistic", "none", 0.806, 0.0)
+    assert T.select_candidate([*families, close], spec) is close
+    assert T.select_candidate([*families, candidate("logistic", "none", 0.804, 0.0)], spec) is best
+    strict = demo_spec("unused", selection_tolerance=0.0)
+    assert T.select_candidate([*families, close], strict) is best
 
 
 def test_strong_signal_gives_auc_above_0_8(demo_run, demo_frame) -> None:
@@ -156,17 +176,56 @@ def test_strong_signal_gives_auc_above_0_8(demo_run, demo_frame) -> None:
     assert abs(oof_auc - auc) < 0.05
 
 
-def test_best_cv_auc_selection_can_pick_the_other_family(tmp_path, demo_frame) -> None:
-    # On a linear DGP the logistic model wins CV; with model_selection='best_cv_auc' it becomes
-    # the primary even though the spec names XGBoost first.
-    spec = demo_spec(tmp_path, model_selection="best_cv_auc", imbalance_treatments=("none",))
+def test_best_cv_auc_selection_picks_across_families_and_says_so(tmp_path, demo_frame) -> None:
+    # On a linear DGP the logistic model wins CV; without a pinned family it is the model of
+    # record, and the registry and the comparison name the rule that chose it.
+    spec = demo_spec(tmp_path, primary_family=None, imbalance_treatments=("none", "class_weight"))
     result = T.train(demo_frame, spec, save=False)
-    best = result.comparison.loc[result.comparison.cv_auc_mean.idxmax(), "algorithm"]
-    assert best == "logistic_l2"
-    assert result.registry.set_index("role").loc["primary", "algorithm"] == "logistic_l2"
-    assert result.scores.model_id.eq(
-        result.registry.set_index("role").loc["primary", "model_id"]
-    ).all()
+    comparison = result.comparison
+    assert comparison.loc[comparison.cv_auc_mean.idxmax(), "algorithm"] == "logistic_l2"
+    # The rule by hand: within selection_tolerance of the best CV AUC, the simplest candidate.
+    tied = comparison[comparison.cv_auc_mean >= comparison.cv_auc_mean.max() - 0.005]
+    simplest = tied.assign(
+        family=tied.algorithm.map({"logistic_l2": 0, "xgboost": 1}),
+        treatment=tied.imbalance_treatment.map({"none": 0, "class_weight": 1}),
+    ).sort_values(["family", "treatment", "cv_auc_mean"], ascending=[True, True, False])
+    best = simplest.iloc[0]
+    primary = result.registry.set_index("role").loc["primary"]
+    assert (primary.algorithm, primary.imbalance_treatment) == (
+        best.algorithm,
+        best.imbalance_treatment,
+    )
+    assert result.registry.selection_rule.eq("best_cv_auc").all()
+    assert comparison.selection_rule.eq("best_cv_auc").all()
+    assert comparison.loc[comparison.is_primary, "model_id"].item() == primary.model_id
+    assert result.scores.model_id.eq(primary.model_id).all()
+    # Pinned: the best XGBoost candidate is the model of record although logistic ranks first.
+    pinned = T.train(demo_frame, demo_spec(tmp_path, imbalance_treatments=("none",)), save=False)
+    assert pinned.registry.set_index("role").loc["primary", "algorithm"] == "xgboost"
+    assert pinned.registry.selection_rule.eq("pinned_family").all()
+
+
+def test_train_test_auc_gap_is_reported_for_every_candidate(demo_run, demo_frame) -> None:
+    spec, result = demo_run
+    comparison = result.comparison[result.comparison.status == "ok"]
+    train_rows = demo_frame[demo_frame.split == "train"]
+    y = train_rows.converted.to_numpy().astype(int)
+    for candidate in result.candidates:
+        if candidate.status != "ok":
+            continue
+        row = comparison[
+            (comparison.algorithm == candidate.algorithm)
+            & (comparison.imbalance_treatment == candidate.treatment)
+        ].iloc[0]
+        design = candidate.pipeline.named_steps["prep"].transform(T.design_frame(train_rows, spec))
+        in_sample = T.model_margin(candidate.pipeline.named_steps["model"], design)
+        assert row.train_auc == pytest.approx(roc_auc_score(y, in_sample), abs=1e-12)
+        assert row.train_test_auc_gap == pytest.approx(row.train_auc - row.test_auc, abs=1e-12)
+        assert row.max_auc_gap == spec.max_auc_gap
+    registry = result.registry.set_index("model_id")
+    chosen = comparison[comparison.model_id.notna()].set_index("model_id")
+    for column in ("train_auc", "train_test_auc_gap"):
+        assert registry[column].to_dict() == chosen[column].to_dict()
 
 
 # --- folds and SMOTE -----------------------------------------------------------------------
@@ -189,12 +248,12 @@ def test_cv_fold_log_has_no_synthetic_rows_in_validation(demo_run, demo_frame) -
 def test_smote_only_ever_sees_training_fold_rows(monkeypatch, demo_frame) -> None:
     seen: list[int] = []
 
-    class RecordingSMOTE(T.SMOTE):
+    class RecordingSMOTE(_families.SMOTE):
         def fit_resample(self, X, y, **params):
             seen.append(len(X))
             return super().fit_resample(X, y, **params)
 
-    monkeypatch.setattr(T, "SMOTE", RecordingSMOTE)
+    monkeypatch.setattr(_families, "SMOTE", RecordingSMOTE)
     spec = demo_spec(
         "unused",
         families=("logistic",),
@@ -215,8 +274,10 @@ def test_smote_only_ever_sees_training_fold_rows(monkeypatch, demo_frame) -> Non
     # Validation logits are exactly those of a pipeline fitted on the fold's rows alone.
     fit_rows, valid_rows = folds[0]
     x_train = design[train]
-    tail = T._resampling_model("logistic", "smote", spec, y[train][fit_rows], candidate.smote_k)
-    pipeline = T.ImbPipeline([("prep", T.make_preprocessor("logistic", spec)), *tail.steps])
+    tail = _families._resampling_model(
+        "logistic", "smote", spec, y[train][fit_rows], candidate.smote_k
+    )
+    pipeline = _families.ImbPipeline([("prep", T.make_preprocessor("logistic", spec)), *tail.steps])
     pipeline.fit(x_train.iloc[fit_rows], y[train][fit_rows])
     valid_design = pipeline.named_steps["prep"].transform(x_train.iloc[valid_rows])
     expected = T.model_margin(pipeline.named_steps["model"], valid_design)
@@ -239,23 +300,23 @@ def test_xgboost_treatments_share_one_sketch_and_fit_as_xgbclassifier_would(
 
     # 'none' and 'class_weight' are bit for bit what XGBClassifier.fit(design, y) gives.
     for tail, treatment in ((none, "none"), (weighted, "class_weight")):
-        reference = T._estimator("xgboost", treatment, spec, y).fit(design, y)
+        reference = _families._estimator("xgboost", treatment, spec, y).fit(design, y)
         np.testing.assert_array_equal(margin(tail), T.model_margin(reference, design))
     assert not np.array_equal(margin(none), margin(weighted))
     # SMOTE: the resampled rows, binned with the real rows' cuts; not XGBoost's own sketch of
     # the resampled rows (the cuts differ, so the model does).
     model = smote.named_steps["model"]
-    rows, labels = T.SMOTE(k_neighbors=5, random_state=spec.seed).fit_resample(design, y)
+    rows, labels = _families.SMOTE(k_neighbors=5, random_state=spec.seed).fit_resample(design, y)
     assert smote.named_steps["smote"].sampling_strategy_ == {1: int((y == 0).sum() - y.sum())}
-    real = T._quantile_matrix(model, design, y)
-    expected = T.xgboost.train(
+    real = _families._quantile_matrix(model, design, y)
+    expected = _families.xgboost.train(
         model.get_xgb_params(),
-        T._quantile_matrix(model, rows, labels, ref=real),
+        _families._quantile_matrix(model, rows, labels, ref=real),
         model.get_num_boosting_rounds(),
     )
     got = T.model_margin(model, design)
     np.testing.assert_array_equal(got, expected.inplace_predict(design, predict_type="margin"))
-    own_sketch = T._estimator("xgboost", "smote", spec, labels).fit(rows, labels)
+    own_sketch = _families._estimator("xgboost", "smote", spec, labels).fit(rows, labels)
     assert not np.array_equal(got, T.model_margin(own_sketch, design))
     # The fitted models are ordinary XGBClassifiers: probabilities, and a joblib round trip.
     probability = none.named_steps["model"].predict_proba(design)[:, 1]
@@ -445,7 +506,7 @@ def test_score_frame_equals_predict_proba_frame_in_any_chunking(
     _, result = demo_run
     for bundle in result.bundles.values():
         whole = T.predict_proba_frame(bundle, demo_frame)
-        monkeypatch.setattr(T, "SCORE_CHUNK_ROWS", 777)
+        monkeypatch.setattr(_scoring, "SCORE_CHUNK_ROWS", 777)
         chunked = T.predict_proba_frame(bundle, demo_frame)
         monkeypatch.undo()
         pd.testing.assert_frame_equal(whole, chunked, check_exact=True)
@@ -458,7 +519,7 @@ def test_reason_codes_do_not_depend_on_the_chunking(monkeypatch, demo_run, demo_
     _, result = demo_run
     for bundle in result.bundles.values():
         whole = T.score_frame(bundle, demo_frame)
-        monkeypatch.setattr(T, "SCORE_CHUNK_ROWS", 333)
+        monkeypatch.setattr(_scoring, "SCORE_CHUNK_ROWS", 333)
         chunked = T.score_frame(bundle, demo_frame)
         monkeypatch.undo()
         pd.testing.assert_frame_equal(whole, chunked, check_exact=True)

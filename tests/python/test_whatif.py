@@ -6,6 +6,7 @@ sidecar truth, and the policy evaluation of a randomised assignment."""
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -249,6 +250,22 @@ def test_lift_columns_are_consistent() -> None:
     assert (out["runner_up_arm"] != out["recommended_arm"]).all()
     assert (out["is_recommendation_current"] == (out["absolute_lift"] == 0)).all()
     assert (out["arms_considered"] == 12).all()
+
+
+def test_relative_lift_is_null_not_infinite_where_the_current_probability_is_zero() -> None:
+    features = _features()
+    first_channel = features["campaign_channel"] == features["campaign_channel"].iloc[0]
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:  # 0 for one channel's arms
+        return np.where(frame["campaign_channel"] == features["campaign_channel"].iloc[0], 0, 0.1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = whatif.recommend(features, _space(features), predict)
+    zero = out["current_probability"] == 0
+    assert zero.sum() == first_channel.sum() > 0
+    assert out.loc[zero, "relative_lift"].isna().all()
+    assert (out.loc[~zero, "relative_lift"] == 0).all()
 
 
 def test_support_flags_and_in_support_only() -> None:
@@ -621,9 +638,12 @@ def test_declared_assignment_probabilities() -> None:
         whatif.known_propensities(arms, {"a": 0.5, "b": 0.5, "c": 0.0}, logged)
 
 
-def _randomised_frames(n: int = 3_000) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Three arms given uniformly at random, and a recommendation of the best arm (C) to all."""
+def test_policy_evaluation_of_a_uniform_randomised_assignment() -> None:
+    """Arms given uniformly at random (declared): the propensities are the declared 1 / k, the
+    historical policy's IPW equals its observed rate over every labelled row, the recommended
+    policy is evaluated on the test rows only, and nothing is estimated for the assignment."""
     rng = np.random.default_rng(11)
+    n = 3_000
     features = pd.DataFrame(
         {
             "entity_key": [str(i) for i in range(n)],
@@ -634,74 +654,49 @@ def _randomised_frames(n: int = 3_000) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     rate = features["variant"].map({"A": 0.05, "B": 0.10, "C": 0.20})
     features["clicked"] = (rng.random(n) < rate).astype(int)
-    test = features[features["split"] == "test"]
     recommendations = pd.DataFrame(
         {
-            "entity_key": test["entity_key"],
-            "split": "test",
-            "current_probability": test["variant"].map({"A": 0.05, "B": 0.10, "C": 0.20}),
+            "entity_key": features["entity_key"],
+            "split": features["split"],
+            "current_probability": rate,
             "recommended_arm": "C",
             "recommended_probability": 0.2,
             "is_recommendation_in_support": True,
         }
     )
-    return features, recommendations
-
-
-def _evaluate_randomised(**options: object) -> pd.DataFrame:
-    features, recommendations = _randomised_frames()
-    return whatif.evaluate_policy(
+    table = whatif.evaluate_policy(
         features,
         recommendations,
         target="clicked",
         treatments=["variant"],
         numeric_covariates=["age"],
         categorical_covariates=[],
-        samples=50,
-        **options,
+        known_probabilities={},
+        folds=2,
     )
-
-
-def test_policy_evaluation_of_a_uniform_randomised_assignment() -> None:
-    """Arms given uniformly at random (declared): the propensities are the declared 1 / k, the
-    historical policy's IPW equals its observed rate, and nothing is estimated."""
-    features, _ = _randomised_frames()
-    test = features[features["split"] == "test"]
-    table = _evaluate_randomised(known_probabilities={})
     rows = table.set_index(["policy", "estimator"])
+    test = features[features["split"] == "test"]
     assert (table["propensity_source"] == "declared").all()
     assert not table["has_truth"].any() and table["true_positive_rate"].isna().all()
-    assert table["min_propensity_logged"].iloc[0] == pytest.approx(1 / 3)
-    assert (table["rows_evaluated"] == len(test)).all()
-    observed = test["clicked"].mean()
-    assert rows.loc[("historical", "observed"), "positive_rate"] == pytest.approx(observed)
-    assert rows.loc[("historical", "ipw"), "positive_rate"] == pytest.approx(observed)
+    assert rows.loc[("historical", "ipw"), "rows_evaluated"] == n
+    assert rows.loc[("recommended", "ipw"), "rows_evaluated"] == len(test)
+    assert rows.loc[("historical", "observed"), "positive_rate"] == pytest.approx(
+        features["clicked"].mean()
+    )
+    assert rows.loc[("historical", "ipw"), "positive_rate"] == pytest.approx(
+        features["clicked"].mean()
+    )
     matched = test["variant"] == "C"
-    assert (table["matched_rows"] == matched.sum()).all()
-    # IPW of always-C: the C rows' clicks weighted by 1 / (1/3), over every test row
+    assert rows.loc[("recommended", "ipw"), "matched_rows"] == matched.sum()
+    # IPW of always-C on the test rows: the C rows' clicks weighted by 1 / (1/3)
     assert rows.loc[("recommended", "ipw"), "positive_rate"] == pytest.approx(
         test.loc[matched, "clicked"].sum() * 3 / len(test)
     )
-    assert rows.loc[("recommended", "direct_method"), "positive_rate"] == pytest.approx(0.2)
-    assert rows.loc[("recommended", "direct_method"), "is_model_claimed"]
-    assert table["share_out_of_support"].iloc[0] == 0.0
-
-
-def test_propensity_row_cap_is_a_seeded_sample_and_changes_nothing_below_it() -> None:
-    """An estimated logging policy fitted on at most propensity_max_rows training rows: a cap
-    at or above the training rows changes nothing, a smaller cap is a seeded sample that moves
-    only the propensity-weighted estimators."""
-    features, _ = _randomised_frames()
-    n_train = int((features["split"] == "train").sum())
-    uncapped = _evaluate_randomised(propensity_max_rows=None)
-    assert (uncapped["propensity_source"] != "declared").all()
-    pd.testing.assert_frame_equal(_evaluate_randomised(propensity_max_rows=n_train), uncapped)
-    capped = _evaluate_randomised(propensity_max_rows=300)
-    pd.testing.assert_frame_equal(_evaluate_randomised(propensity_max_rows=300), capped)
-    assert capped["min_propensity_logged"].iloc[0] != uncapped["min_propensity_logged"].iloc[0]
-    small, full = (
-        t.set_index(["policy", "estimator"])["positive_rate"] for t in (capped, uncapped)
+    # ... and on every labelled row as the fixed-arm policy "always C"
+    assert rows.loc[("always C", "ipw"), "positive_rate"] == pytest.approx(
+        features.loc[features["variant"] == "C", "clicked"].sum() * 3 / n
     )
-    for key in [("historical", "observed"), ("recommended", "direct_method")]:
-        assert small[key] == full[key]
-    assert small[("recommended", "ipw")] != full[("recommended", "ipw")]
+    assert rows.loc[("recommended", "model_claim"), "positive_rate"] == pytest.approx(0.2)
+    assert rows.loc[("recommended", "model_claim"), "is_model_claimed"]
+    assert (table.loc[table["policy"].str.startswith("always"), "overlap"] == 1.0).all()
+    assert table["share_out_of_support"].iloc[0] == 0.0

@@ -10,6 +10,7 @@ under each table's `config.meta`; each column's role and validation rules under 
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,9 @@ def _declaration(document: Any, path: Path, problems: Problems) -> Declaration |
     analytics = sections.analytics(block.get("analytics"), resolver, problems)
     what_if = sections.what_if(block.get("what_if"), resolver, problems)
     truth = sections.truth(block.get("truth"), resolver, problems)
-    for key in ("model", "gates", "audit", "targeting"):
+    gates = sections.gates(block.get("gates"), problems)
+    sections.model(block.get("model"), problems)
+    for key in ("audit", "targeting"):
         as_mapping(block.get(key), f"use_case.{key}", problems)
     return Declaration(
         name=name,
@@ -145,7 +148,7 @@ def _declaration(document: Any, path: Path, problems: Problems) -> Declaration |
         what_if=what_if,
         truth=truth,
         model=dict(block.get("model") or {}),
-        gates=dict(block.get("gates") or {}),
+        gates=gates,
         audit=dict(block.get("audit") or {}),
         targeting=dict(block.get("targeting") or {}),
     )
@@ -178,6 +181,23 @@ def _table(value: Any, problems: Problems) -> tuple[RawTable | None, list[Column
         decimal=str(meta.get("decimal", ".")),
         description=str(table.get("description") or "").strip(),
     )
+    try:
+        codecs.lookup(raw.encoding)
+    except LookupError:
+        problems.add(f"{key}.config.meta.encoding", f"{raw.encoding!r} is not a known encoding")
+    if raw.escape != raw.quote:
+        problems.add(
+            f"{key}.config.meta.escape",
+            "only the RFC 4180 escape is read (a quote inside a quoted value doubled): "
+            "drop escape, or make it the quote",
+        )
+    if len({raw.delimiter, raw.quote, raw.decimal}) < 3 and raw.decimal != ".":
+        problems.add(
+            f"{key}.config.meta.decimal",
+            "the decimal separator must differ from the delimiter and the quote",
+        )
+    if raw.delimiter == raw.quote:
+        problems.add(f"{key}.config.meta.delimiter", "the delimiter must differ from the quote")
     if raw.format not in ("", "csv", "parquet"):
         problems.add(f"{key}.config.meta.format", "must be csv or parquet")
     if not IDENTIFIER.match(raw.name):

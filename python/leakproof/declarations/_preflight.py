@@ -77,7 +77,7 @@ def preflight(
         for relative, d in declared
         for role, p in d.table.paths(raw_dir, raw_format).items()
     ]
-    if files and not any(p.exists() for *_, p in files):
+    if files and not any(_matches(p) for *_, p in files):
         looked = ", ".join(str(p) for *_, p in files)
         rows.append(
             _row(
@@ -92,14 +92,25 @@ def preflight(
             )
         )
         return pd.DataFrame(rows, columns=COLUMNS)
-    for relative, declaration, role, path in files:
-        checked = check_file(declaration, role, path, raw_format)
-        for status, message in checked:
-            rows.append(_row(declaration.name, relative, f"{role}_file", status, message))
-        if role == "labelled" and all(status == "ok" for status, _ in checked):
-            for message in _label_problems(declaration, path, raw_format):
-                rows.append(_row(declaration.name, relative, "target_labels", "problem", message))
+    for relative, declaration, role, pattern in files:
+        # a glob is checked file by file: each must be readable as declared
+        for path in _matches(pattern) or [pattern]:
+            checked = check_file(declaration, role, path, raw_format)
+            for status, message in checked:
+                rows.append(_row(declaration.name, relative, f"{role}_file", status, message))
+            if role == "labelled" and all(status == "ok" for status, _ in checked):
+                for message in _label_problems(declaration, path, raw_format):
+                    rows.append(
+                        _row(declaration.name, relative, "target_labels", "problem", message)
+                    )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _matches(path: Path) -> list[Path]:
+    """The files a declared path names: itself, or every file its glob pattern matches."""
+    if not any(character in path.name for character in "*?["):
+        return [path] if path.exists() else []
+    return sorted(p for p in path.parent.glob(path.name) if p.is_file())
 
 
 def _row(use_case: str, declaration: str, check: str, status: str, message: str) -> dict[str, str]:
@@ -119,10 +130,11 @@ def check_file(
     table = declaration.table
     where = f"{path} (use case {declaration.name}, declared in use_cases/{declaration.name}.yml)"
     if not path.exists():
+        found = "matches no file" if any(c in path.name for c in "*?[") else "not found"
         return [
             (
                 "problem",
-                f"{where} not found (var raw_dir={path.parent}): put the file there, or point "
+                f"{where} {found} (var raw_dir={path.parent}): put the file there, or point "
                 "var raw_dir at the directory that has it",
             )
         ]
@@ -160,21 +172,35 @@ def _decode(head: bytes, encoding: str, where: str, whole_file: bool) -> tuple[s
         decoder = codecs.getincrementaldecoder(encoding.replace("-", "_"))(errors="strict")
         text = decoder.decode(head, final=whole_file)
     except UnicodeDecodeError as error:
-        fix = (
-            "set encoding: latin-1 in its declaration"
-            if encoding.startswith("utf")
-            else "check its encoding"
-        )
-        return (
-            "",
-            f"{where} is not valid {encoding} "
-            f"(byte {error.start}: {head[error.start : error.start + 1]!r}): {fix}",
-        )
+        # a few lines that do not decode are rejected line by line (fct_rejected_lines); a header
+        # that does not, or many lines, mean the file is in another encoding
+        lines = head.split(b"\n")
+        failing = [i for i, line in enumerate(lines[:-1]) if not _decodes(line, encoding)]
+        if failing and (failing[0] == 0 or len(failing) > max(1, len(lines) // 100)):
+            fix = (
+                "set encoding: latin-1 in its declaration"
+                if encoding.startswith("utf")
+                else "check its encoding"
+            )
+            return (
+                "",
+                f"{where} is not valid {encoding} "
+                f"(byte {error.start}: {head[error.start : error.start + 1]!r}): {fix}",
+            )
+        text = head.decode(encoding.replace("-", "_"), errors="replace")
     except LookupError:
         return "", f"{where}: encoding {encoding!r} is not known"
     if not head:
         return "", None
     return text.lstrip("\ufeff"), None
+
+
+def _decodes(line: bytes, encoding: str) -> bool:
+    try:
+        line.decode(encoding.replace("-", "_"))
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _header_problems(
@@ -221,7 +247,8 @@ def _header_problems(
             not in {e.lower() for e in expected} | {c.name.lower() for c in declaration.columns}
         ]
         renamed = f" Columns not declared: {', '.join(unexpected)} - renamed?" if unexpected else ""
-        if all(not any(ch.isalpha() for ch in n) for n in names if n):
+        declared = {c.name.lower() for c in declaration.columns}
+        if all(not any(ch.isalpha() for ch in n) for n in names if n) or not (found & declared):
             problems.append(
                 f"{where}: the first line ({lines[0][:80]!r}) is not a header: "
                 "the file needs a header row naming its columns"
@@ -242,19 +269,31 @@ def _label_problems(declaration: Declaration, path: Path, raw_format: str) -> li
     if table.file_format(raw_format) == "parquet":
         reader = f"read_parquet({quoted})"
     else:
-        q = table.quote.replace("'", "''")
+        # leniently, by the header's own names: a line that does not parse is rejected later
+        with path.open("rb") as handle:
+            head = handle.read(_SNIFF_BYTES).decode(table.encoding, "replace").lstrip("\ufeff")
+        names = next(csv.reader([head.splitlines()[0]], delimiter=table.delimiter))
+        spec = ", ".join("'" + n.strip().replace("'", "''") + "': 'VARCHAR'" for n in names)
+        # quotes are not interpreted (one unclosed quote would swallow the rest of the file);
+        # they are stripped from the values below
         d = table.delimiter.replace("'", "''")
         reader = (
-            f"read_csv({quoted}, header = true, all_varchar = true, delim = '{d}', "
-            f"quote = '{q}', escape = '{q}', encoding = '{table.encoding}', ignore_errors = true)"
+            f"read_csv({quoted}, header = true, auto_detect = false, columns = {{{spec}}}, "
+            f"delim = '{d}', quote = '', escape = '', strict_mode = false, "
+            f"null_padding = true, ignore_errors = true, "
+            f"encoding = '{'utf-8' if table.encoding.startswith('utf-8') else table.encoding}')"
         )
     column = '"' + target.name.replace('"', '""') + '"'
-    found = {
-        str(value).strip().lower()
-        for (value,) in duckdb.sql(
-            f"select distinct cast({column} as varchar) from {reader} where {column} is not null"
-        ).fetchall()
-    }
+    try:
+        found = {
+            str(value).strip().strip(table.quote).strip().lower()
+            for (value,) in duckdb.sql(
+                f"select distinct cast({column} as varchar) from {reader} "
+                f"where {column} is not null"
+            ).fetchall()
+        }
+    except duckdb.Error:  # unreadable even leniently: the line splitter rejects what fails
+        return []
     problems = []
     for kind, labels in (("positive", declaration.positive), ("negative", declaration.negative)):
         absent = [label for label in labels if label.lower() not in found]

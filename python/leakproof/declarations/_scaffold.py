@@ -14,6 +14,10 @@ HEADER = (
 )
 
 _SQL = {
+    "models/staging/{name}/base_{name}__rejected.sql": (
+        "macros/staging/rejected_lines.sql",
+        "{{{{ rejected_lines('{name}') }}}}",
+    ),
     "models/staging/{name}/base_{name}__validated.sql": (
         "macros/staging/validated_rows.sql",
         "{{{{ validated_rows('{name}', '{table}') }}}}",
@@ -42,6 +46,16 @@ _YML = {
 version: 2
 
 models:
+  - name: base_{name}__rejected
+    description: >
+      Use case {name}: one row per raw line of its files that does not parse (strict RFC 4180 in
+      the declared dialect) - file, physical line number, the line as written and the reason.
+      See rejected_lines.
+    data_tests:
+      - unique_grain:
+          arguments:
+            columns: [source_file, line_number]
+
   - name: base_{name}__validated
     description: >
       Use case {name}: one row per distinct raw row of its files (exact duplicates collapsed,
@@ -98,7 +112,9 @@ models:
     description: >
       Use case {name}: one row per entity and split - the model-ready, leak-free features the
       declaration names (use_cases/{name}.yml), the target and the split. The only input of its
-      classifiers; the leakage guard traces every column. See feature_table.
+      classifiers; the leakage guard traces every column. Its columns follow the declaration, so
+      they are described there and listed, each with its role and lineage path, in
+      ml_feature_lineage. See feature_table.
     data_tests:
       - unique_grain:
           arguments:

@@ -1,5 +1,5 @@
 """The use-case block of a declaration, key by key (split, segments, prepare, aggregates, target
-encodings, derived features, analytics, what-if, truth), each resolved against the declared
+encodings, derived features, analytics, what-if, truth, gates), each resolved against the declared
 columns by a `Resolver`."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from leakproof.declarations._model import (
     snake_case,
 )
 from leakproof.declarations._reading import IDENTIFIER, Problems, as_mapping, as_names, as_number
+from leakproof.model_spec import declared_model_problems
 
 _SPLIT_KEYS = {"method", "test_fraction", "seed", "column", "test_periods", "folds", "fold_group"}
 _WHAT_IF_KEYS = {
@@ -35,6 +36,8 @@ _WHAT_IF_KEYS = {
 }
 _TRUTH_KEYS = {"file", "id", "probability", "arm_probability", "propensity"}
 _ANALYTICS_KEYS = {"dimensions", "spend", "reallocate", "reallocation_share"}
+_GATE_RANGES = ("calibration_slope", "calibration_intercept")
+_GATE_KEYS = {"min_auc", "max_auc", "min_test_positives", *_GATE_RANGES}
 
 
 class Resolver:
@@ -352,15 +355,47 @@ def truth(value: Any, resolver: Resolver, problems: Problems) -> Truth | None:
     )
 
 
+def gates(value: Any, problems: Problems) -> dict[str, Any]:
+    """Quality gates over var quality_gates: an AUC floor, a plausibility ceiling (`max_auc`: a
+    higher test AUC fails the build as a leak), test positives, calibration ranges."""
+    spec = as_mapping(value, "use_case.gates", problems)
+    problems.unknown("use_case.gates", spec, _GATE_KEYS)
+    for name in ("min_auc", "max_auc", "min_test_positives"):
+        number = as_number(spec.get(name), f"use_case.gates.{name}", problems)
+        if number is not None and name.endswith("auc") and not 0.5 <= number <= 1:
+            problems.add(f"use_case.gates.{name}", f"{number:g} is not an AUC in [0.5, 1]")
+    for name in _GATE_RANGES:
+        if name not in spec:
+            continue
+        bounds = spec[name]
+        low, high = bounds if isinstance(bounds, list) and len(bounds) == 2 else (None, None)
+        ok = all(as_number(b, f"use_case.gates.{name}", problems) is not None for b in (low, high))
+        if not ok or low > high:
+            problems.add(f"use_case.gates.{name}", f"must be [low, high], got {bounds!r}")
+    floor, ceiling = spec.get("min_auc"), spec.get("max_auc")
+    if isinstance(floor, int | float) and isinstance(ceiling, int | float) and floor >= ceiling:
+        problems.add("use_case.gates.max_auc", f"must be above min_auc ({floor:g})")
+    return spec
+
+
 __all__ = [
     "Resolver",
     "aggregates",
     "analytics",
     "derived",
     "encodings",
+    "gates",
+    "model",
     "prepare",
     "segments",
     "split",
     "truth",
     "what_if",
 ]
+
+
+def model(value: Any, problems: Problems) -> None:
+    """The `model` keys, checked against the model specification before any data is read."""
+    block = as_mapping(value, "use_case.model", problems)
+    for key, problem in declared_model_problems(block):
+        problems.add(f"use_case.model.{key}" if key else "use_case.model", problem)

@@ -432,7 +432,8 @@ def guard_table(project: Project, models: Iterable[str]) -> pd.DataFrame:
     frames = [lineage_table(trace_model(project, model), with_message=True) for model in models]
     if not frames:
         return pd.DataFrame(columns=[*TABLE_COLUMNS, "message"])
-    return pd.concat(frames, ignore_index=True)
+    # text even when no row is rejected (an all-NULL column would be typed NULL in DuckDB)
+    return pd.concat(frames, ignore_index=True).astype({"message": "string"})
 
 
 def feature_lineage_from_target(target_path: Path, project_dir: Path) -> pd.DataFrame:

@@ -47,7 +47,10 @@ QUERIES: dict[str, str] = {
     ),
     # select *: the estimators (and their columns) of this table are being redesigned; the charts
     # and the key table read the columns they need defensively.
-    "policy": "select * from ml.ml_policy_evaluation order by use_case, policy",
+    "policy": (
+        "select * from ml.ml_policy_evaluation where policy_kind <> 'fixed_arm' "
+        "order by use_case, policy"
+    ),
     "evaluation": "select * from ml.ml_evaluation_summary order by use_case, split desc",
 }
 

@@ -292,7 +292,10 @@ def recommend(
     out["recommended_arm"] = labels[best]
     out["recommended_probability"] = best_probability
     out["absolute_lift"] = best_probability - current_probability
-    out["relative_lift"] = best_probability / current_probability - 1.0
+    # undefined (NULL), not infinite, where the current probability is 0 or unknown
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = best_probability / current_probability - 1.0
+    out["relative_lift"] = np.where(current_probability > 0, relative, np.nan)
     out["runner_up_arm"] = np.where(runner >= 0, labels[np.maximum(runner, 0)], None)
     out["runner_up_probability"] = runner_probability
     out["is_recommendation_current"] = best == current

@@ -1,4 +1,5 @@
-"""Off-policy evaluation: what would a targeting policy really achieve, estimated from logged
+"""Logged-policy estimators with a bootstrap (the first version, kept for its callers): what
+would a targeting policy really achieve, estimated from logged
 data in which the historical policy chose the action?
 
 The estimators work on any data with an action, an outcome and the (known or estimated)
@@ -24,12 +25,8 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-ESTIMATORS = ("direct_method", "ipw", "snipw", "doubly_robust")
-PROPENSITY_FLOOR = 0.001  # estimated propensities are clipped below at this value
-# The propensity logit is fitted on at most this many training customers (a seeded sample beyond
-# it): its memory is ~ rows x classes x 3 float64 (49 classes: ~1.2 GB per million rows), so an
-# uncapped fit at 5M customers needs ~6 GB; below the cap every training customer is used.
-PROPENSITY_MAX_ROWS = 1_000_000
+from leakproof.policy._cross_fit import PROPENSITY_FLOOR
+from leakproof.policy._estimate import ESTIMATORS
 
 
 @dataclass(frozen=True)
@@ -131,7 +128,9 @@ def compare_policies(
 ) -> pd.DataFrame:
     """One row per policy x estimator: value, percentile bootstrap interval, and the relative
     lift over the ``baseline`` policy by the same estimator with its interval (the same
-    resamples for every policy, so the lift interval is paired). The resamples are drawn and
+    resamples for every policy, so the lift interval is paired). A baseline valued 0 has no
+    relative lift: the row keeps its absolute lift and says so in ``lift_note`` (resamples whose
+    baseline is 0 are left out of the lift interval). The resamples are drawn and
     used ``block_cells`` indices at a time (``bootstrap_statistics``): bounded memory, the same
     numbers as one (samples x n) index."""
     n = len(next(iter(policies.values())).outcome)
@@ -157,7 +156,20 @@ def compare_policies(
             value = float(point[name][estimator][0])
             draws = boot[name][estimator]
             base_value = float(point[baseline][estimator][0])
-            lift_draws = draws / boot[baseline][estimator] - 1.0
+            lift, lift_lower, lift_upper, note = np.nan, np.nan, np.nan, None
+            if name != baseline and base_value == 0.0:
+                note = (
+                    f"the baseline {baseline!r} is 0 by {estimator}: a relative lift is undefined"
+                )
+            elif name != baseline:
+                base_draws = boot[baseline][estimator]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    lift_draws = draws / base_draws - 1.0
+                lift_draws = lift_draws[np.isfinite(lift_draws)]
+                lift = value / base_value - 1.0
+                if len(lift_draws):
+                    lift_lower = float(np.quantile(lift_draws, alpha))
+                    lift_upper = float(np.quantile(lift_draws, 1.0 - alpha))
             rows.append(
                 {
                     "policy": name,
@@ -165,15 +177,11 @@ def compare_policies(
                     "conversion_rate": value,
                     "ci_lower": float(np.nanquantile(draws, alpha)),
                     "ci_upper": float(np.nanquantile(draws, 1.0 - alpha)),
-                    "relative_lift": value / base_value - 1.0 if name != baseline else np.nan,
-                    "lift_ci_lower": (
-                        float(np.nanquantile(lift_draws, alpha)) if name != baseline else np.nan
-                    ),
-                    "lift_ci_upper": (
-                        float(np.nanquantile(lift_draws, 1.0 - alpha))
-                        if name != baseline
-                        else np.nan
-                    ),
+                    "relative_lift": lift,
+                    "lift_ci_lower": lift_lower,
+                    "lift_ci_upper": lift_upper,
+                    "absolute_lift": value - base_value if name != baseline else np.nan,
+                    "lift_note": note,
                 }
             )
     return pd.DataFrame(rows)
