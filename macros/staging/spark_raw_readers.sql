@@ -21,7 +21,7 @@
             {%- set files = [] -%}
             {%- for source_file, file in [('labelled', table.file), ('scoring', table.scoring_file)] if file -%}
                 {%- set path = leakproof_spark_raw_path(file, table) -%}
-                {%- if spark__raw_file_bytes(path) > 0 -%}
+                {%- if leakproof_spark_raw_file_bytes(path) > 0 -%}
                     {%- set names = leakproof_spark_raw_header(path, table, use_case.columns) -%}
                     {%- if names is none or (names and '' not in names
                             and names | map('lower') | unique | list | length == names | length) -%}
@@ -30,7 +30,7 @@
                 {%- endif -%}
             {%- endfor -%}
             {%- if files -%}
-                {%- do spark__define_raw_reader(name, table, files) -%}
+                {%- do leakproof_spark_define_raw_reader(name, table, files) -%}
             {%- endif -%}
         {%- endfor -%}
     {%- endif -%}
@@ -59,7 +59,7 @@
 {% macro leakproof_spark_raw_header(path, table, columns) -%}
     {%- if leakproof_spark_raw_format(path, table) == 'parquet' -%}{{ return(none) }}{%- endif -%}
     {%- if not table.header -%}{{ return(columns | map(attribute='name') | list) }}{%- endif -%}
-    {%- set line = spark__raw_first_line(path, table) -%}
+    {%- set line = leakproof_spark_raw_first_line(path, table) -%}
     {%- set ns = namespace(field='', fields=[], quoted=false, skip=false) -%}
     {%- for i in range(line | length) -%}
         {%- set character = line[i] -%}
@@ -83,7 +83,7 @@
 
 
 {#- The view over one use case's raw files (see above). -#}
-{% macro spark__define_raw_reader(name, table, files) -%}
+{% macro leakproof_spark_define_raw_reader(name, table, files) -%}
     {%- set node = leakproof_use_case_source(name) -%}
     {%- do run_query('create database if not exists ' ~ node.schema) -%}
     {%- set reads = [] -%}
@@ -150,7 +150,7 @@
 
 
 {#- Bytes in a raw file (0 when it is absent), by a binaryFile listing of its folder. -#}
-{% macro spark__raw_file_bytes(path) -%}
+{% macro leakproof_spark_raw_file_bytes(path) -%}
     {%- set folder, _, name = path.rpartition('/') -%}
     {%- do run_query("create or replace temporary view _leakproof_raw_file using binaryFile options (path '"
         ~ (folder or '.') | replace("'", "\\'") ~ "', pathGlobFilter '" ~ name | replace("'", "\\'") ~ "')") -%}
@@ -159,7 +159,7 @@
 
 
 {#- The first line of a raw file (Spark's text source reads it as UTF-8). -#}
-{% macro spark__raw_first_line(path, table) -%}
+{% macro leakproof_spark_raw_first_line(path, table) -%}
     {%- set lines = run_query("select value from text.`" ~ path | replace('`', '``') ~ "` limit 1").columns[0].values() -%}
     {{ return((lines[0] if lines else none) or '') }}
 {%- endmacro %}
