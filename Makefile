@@ -11,9 +11,12 @@ DBT        := $(BIN)/dbt
 SERVING    := warehouse/serving.duckdb
 # A DuckDB 1.4 client (what BI drivers bundle) for the test that opens the serving copy with it.
 DUCKDB14   := .venv-duckdb14/bin/python
+# The Spark extras (on request only: make spark): dbt-spark on a local pyspark, in its own venv.
+SPARK_VENV  := .venv-spark
+SPARK_STAMP := $(SPARK_VENV)/.installed
 REPORT_DIR := reports
 
-.PHONY: help install data build publish report run test bench figures lint format clean
+.PHONY: help install data build publish report run test bench figures lint format clean spark test-spark
 # Steps run in the order listed: publish must never start before build has succeeded.
 .NOTPARALLEL:
 
@@ -33,6 +36,21 @@ install: $(STAMP) ## create .venv and install the pinned environment
 $(DUCKDB14):
 	$(PYTHON) -m venv .venv-duckdb14
 	.venv-duckdb14/bin/python -m pip install --quiet "duckdb==1.4.4"
+
+# Java for pyspark: Debian's OpenJDK 17 when no java is on the PATH (needs root, as in CI).
+$(SPARK_STAMP): requirements-spark.lock
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	@command -v java >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; } \
+		|| { echo "error: no java on the PATH; install OpenJDK 17 (Debian: openjdk-17-jre-headless)"; exit 1; }
+	test -d $(SPARK_VENV) || $(PYTHON) -m venv $(SPARK_VENV)
+	$(SPARK_VENV)/bin/python -m pip install --quiet --upgrade "pip==26.3" "setuptools==84.2.1" "wheel==0.48.0"
+	$(SPARK_VENV)/bin/python -m pip install --quiet -r requirements-spark.lock
+	touch $(SPARK_STAMP)
+
+spark: $(SPARK_STAMP) ## (optional) install Java if absent and the Spark extras into .venv-spark
+
+test-spark: $(STAMP) $(SPARK_STAMP) ## the Spark equivalence test: the SQL layer on local Spark equals DuckDB's
+	LEAKPROOF_SPARK_DBT=$(CURDIR)/$(SPARK_VENV)/bin/dbt $(BIN)/pytest tests/python/test_spark.py -q
 
 data: $(STAMP) ## generate the demo data into data/raw if absent
 	@if [ -e "$(RAW_DIR)/customers.csv" ] || [ -e "$(RAW_DIR)/customers.parquet" ]; then \

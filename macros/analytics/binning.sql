@@ -256,8 +256,8 @@
             when {{ name }}_numeric_cells.bin_index = 0 then 'missing'
             else
                 case when {{ name }}_numeric_cells.bin_index = 1 then '[' else '(' end
-                || cast(round({{ name }}_numeric_cells.lower_edge, 4) as varchar) || ', '
-                || cast(round({{ name }}_numeric_cells.upper_edge, 4) as varchar) || ']'
+                || cast(round({{ name }}_numeric_cells.lower_edge, 4) as {{ leakproof_varchar() }}) || ', '
+                || cast(round({{ name }}_numeric_cells.upper_edge, 4) as {{ leakproof_varchar() }}) || ']'
         end as bin_label,
         {{ name }}_numeric_cells.lower_edge,
         {{ name }}_numeric_cells.upper_edge,

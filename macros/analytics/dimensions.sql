@@ -45,8 +45,8 @@
     select * from (values {{ rows | join(', ') }}) as known (dimension, dimension_value, value_order)
     {%- else -%}
     select
-        cast(null as varchar) as dimension,
-        cast(null as varchar) as dimension_value,
+        cast(null as {{ leakproof_varchar() }}) as dimension,
+        cast(null as {{ leakproof_varchar() }}) as dimension_value,
         cast(null as integer) as value_order
     where false
     {%- endif -%}
@@ -113,7 +113,7 @@
             {%- set extended = [] -%}
             {%- for arm in combined.arms %}{% for value in values %}{% do extended.append(arm ~ (' + ' if arm else '') ~ value) %}{% endfor %}{% endfor -%}
             {%- set combined.arms = extended -%}
-            {%- do parts.append("coalesce(cast(" ~ treatment ~ " as varchar), '(missing)')") -%}
+            {%- do parts.append("coalesce(cast(" ~ treatment ~ " as " ~ leakproof_varchar() ~ "), '(missing)')") -%}
         {%- endfor -%}
         {%- do breakdowns.append({'name': use_case.treatments | join(' + '), 'sql': parts | join(" || ' + ' || "), 'values': combined.arms}) -%}
     {%- endif -%}
@@ -149,6 +149,6 @@
         {%- endfor %}
     ) as known ({{ column }})
     {%- else -%}
-    select cast(null as varchar) as {{ column }} where false
+    select cast(null as {{ leakproof_varchar() }}) as {{ column }} where false
     {%- endif -%}
 {%- endmacro %}

@@ -45,7 +45,7 @@
         {%- set big_num.s = '(' ~ big_num.s ~ ' + ' ~ p[i] ~ ') * ' ~ inv -%}
         {%- set big_den.s = '(' ~ big_den.s ~ ' + ' ~ q[i] ~ ') * ' ~ inv -%}
     {%- endfor -%}
-    {%- set rounded = '(trunc(' ~ y ~ ' * 16.0) / 16.0)' -%}
+    {%- set rounded = '(' ~ leakproof_truncate(y ~ ' * 16.0') ~ ' / 16.0)' -%}
     {%- set scale = 'exp(-' ~ rounded ~ ' * ' ~ rounded ~ ') * exp(-((' ~ y ~ ' - ' ~ rounded ~ ') * (' ~ y ~ ' + ' ~ rounded ~ ')))' -%}
     {%- set tail -%}
         {{ scale }} * case
@@ -276,8 +276,7 @@
         {%- endfor %}
         chi_square,
         df % 2 = 0 as is_even,
-        {{ leakproof_integer_series('cast((df - df % 2) / 2 as bigint)') }}
-        + df % 2 as term_index
+        {{ leakproof_integer_series('cast((df - df % 2) / 2 as bigint)', 'df % 2') }} as term_index
     from {{ name }}_inputs
     where chi_square > 0
 

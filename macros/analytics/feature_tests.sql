@@ -8,14 +8,14 @@
 -#}
 {% macro unpivot_features(relation, use_case, target_column, features, kind, imputed_flags={}) -%}
     {%- set value_column = 'feature_value' if kind == 'numeric' else 'feature_category' -%}
-    {%- set value_type = 'double' if kind == 'numeric' else 'varchar' -%}
+    {%- set value_type = 'double' if kind == 'numeric' else leakproof_varchar() -%}
     {%- if kind not in ['numeric', 'categorical'] -%}
         {{ exceptions.raise_compiler_error("unpivot_features: kind must be numeric or categorical, got " ~ kind) }}
     {%- endif -%}
     {%- if features | length == 0 %}
     select
-        cast('{{ use_case }}' as varchar) as use_case,
-        cast(null as varchar) as feature,
+        cast('{{ use_case }}' as {{ leakproof_varchar() }}) as use_case,
+        cast(null as {{ leakproof_varchar() }}) as feature,
         cast(null as {{ value_type }}) as {{ value_column }},
         cast(null as boolean) as is_imputed,
         cast(null as integer) as target
@@ -24,8 +24,8 @@
     {%- endif %}
     {%- for feature in features %}
     select
-        cast('{{ use_case }}' as varchar) as use_case,
-        cast('{{ feature }}' as varchar) as feature,
+        cast('{{ use_case }}' as {{ leakproof_varchar() }}) as use_case,
+        cast('{{ feature }}' as {{ leakproof_varchar() }}) as feature,
         cast({{ feature }} as {{ value_type }}) as {{ value_column }},
         {%- if feature in imputed_flags %}
         coalesce({{ imputed_flags[feature] }}, false) as is_imputed,

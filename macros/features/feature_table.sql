@@ -61,7 +61,7 @@ training_by_{{ group }} as (
         {%- for name, rule in aggregates.items() if rule.by == group and rule.statistic == 'mean' %},
         -- summed with fsum (compensated) and rounded: a plain avg of doubles depends on the
         -- order the threads add them, and a 1e-12 wobble can move a tree split
-        round(fsum({{ rule.of }}) / count({{ rule.of }}), 6) as {{ name }}
+        round({{ leakproof_exact_sum(rule.of) }} / count({{ rule.of }}), 6) as {{ name }}
         {%- endfor %}
     from training_rows
     group by {{ group }}

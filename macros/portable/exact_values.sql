@@ -47,5 +47,35 @@
         {%- for key in keys %}
         '{{ key | replace("'", "''") }}', {{ expressions[loop.index0] }}{{ "," if not loop.last }}
         {%- endfor %}
-    ) as varchar)
+    ) as {{ leakproof_varchar() }})
+{%- endmacro %}
+
+{#- Spark: `rlike` anchored instead of regexp_full_match (values are trimmed first); a finite
+    double is one within the double range (Spark casts "1e400" to Infinity). -#}
+{% macro spark__exact_value(raw, data_type, decimal='.') -%}
+    {%- set text = "replace(" ~ raw ~ ", ',', '.')" if decimal == ',' else raw -%}
+    {%- if data_type in ['integer', 'bigint'] -%}
+        case when {{ raw }} rlike '^[+-]?[0-9]+$' then try_cast({{ raw }} as {{ data_type }}) end
+    {%- elif data_type == 'double' -%}
+        case
+            when {{ text }} rlike '^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?$'
+                and abs(try_cast({{ text }} as double)) <= 1.7976931348623157e308
+                then try_cast({{ text }} as double)
+        end
+    {%- elif data_type == 'date' -%}
+        case
+            when {{ raw }} rlike '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then try_cast({{ raw }} as date)
+        end
+    {%- else -%}
+        {{ default__exact_value(raw, data_type, decimal) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Spark: a struct as JSON, NULL values kept. -#}
+{% macro spark__json_object(keys, expressions) -%}
+    to_json(named_struct(
+        {%- for key in keys %}
+        '{{ key | replace("'", "''") }}', {{ expressions[loop.index0] }}{{ "," if not loop.last }}
+        {%- endfor %}
+    ), map('ignoreNullFields', 'false'))
 {%- endmacro %}

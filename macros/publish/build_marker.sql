@@ -49,7 +49,7 @@
 
 {% macro leakproof_build_marker_relation() -%}
     {{ return(api.Relation.create(
-        database=target.database, schema=target.schema, identifier='_leakproof_build', type='table')) }}
+        database=(target.database if target.database is defined else none), schema=target.schema, identifier='_leakproof_build', type='table')) }}
 {%- endmacro %}
 
 {#- The marker row of this invocation, still running. -#}
@@ -84,4 +84,25 @@
         {{ column }} = {{ count }}{{ ',' if not loop.last }}
         {%- endfor %}
     where invocation_id = '{{ invocation_id }}'
+{%- endmacro %}
+
+{#- Spark: its (non-Delta) tables have no UPDATE, so the marker is dropped and written whole. -#}
+{% macro spark__build_marker_start(relation) -%}
+    {%- do adapter.create_schema(relation) -%}
+    {{ default__build_marker_start(relation) }}
+{%- endmacro %}
+
+{% macro spark__build_marker_finish(relation, counts) -%}
+    {%- set finished_at = modules.datetime.datetime.now(modules.pytz.utc) -%}
+    {%- do adapter.drop_relation(relation) -%}
+    create table {{ relation }} as
+    select
+        cast('{{ invocation_id }}' as {{ dbt.type_string() }}) as invocation_id,
+        cast('{{ flags.WHICH }}' as {{ dbt.type_string() }}) as command,
+        cast('finished' as {{ dbt.type_string() }}) as status,
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }}) as started_at,
+        cast('{{ finished_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }}) as finished_at,
+        {%- for column, count in counts.items() %}
+        cast({{ count }} as {{ dbt.type_int() }}) as {{ column }}{{ ',' if not loop.last }}
+        {%- endfor %}
 {%- endmacro %}

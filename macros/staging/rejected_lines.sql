@@ -3,10 +3,12 @@
     (strict RFC 4180 in the declared dialect): its file, physical line number (the header is
     line 1), the line as written (undecodable bytes shown as \xNN) and why - reject_reason_code
     (undecodable, carriage_return, empty_line, unclosed_quote, bad_quoting, wrong_field_count)
-    and reject_reason in words. stg_raw_files splits the files and defines the reader.
+    and reject_reason in words. stg_raw_files splits the files and defines the reader. Not on
+    the spark target (no line splitter there: a bad line fails Spark's read).
 -#}
 {% macro rejected_lines(use_case_name) -%}
     {{- leakproof_use_case_model(use_case_name, 'table') }}
+    {%- if target.type == 'spark' %}{{ config(enabled=false) }}{% endif %}
 -- depends_on: {{ ref('stg_raw_files') }}
 with
 

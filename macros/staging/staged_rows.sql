@@ -44,13 +44,13 @@ select * from final
     grain, the row number in its file (prefixed 'scoring:' for the scoring batch). -#}
 {% macro leakproof_entity_key(use_case) -%}
     {%- if not execute -%}
-        cast(null as varchar)
+        cast(null as {{ leakproof_varchar() }})
     {%- elif use_case.grain -%}
         {%- set parts = [] -%}
-        {%- for column in use_case.grain %}{% do parts.append('cast(' ~ column ~ ' as varchar)') %}{% endfor -%}
+        {%- for column in use_case.grain %}{% do parts.append('cast(' ~ column ~ ' as ' ~ leakproof_varchar() ~ ')') %}{% endfor -%}
         {{ parts | join(" || '/' || ") }}
     {%- else -%}
         case when source_file = 'scoring' then 'scoring:' else '' end
-        || cast(source_row_number as varchar)
+        || cast(source_row_number as {{ leakproof_varchar() }})
     {%- endif -%}
 {%- endmacro %}

@@ -32,7 +32,9 @@
     {%- set decimal = use_case.table.decimal if execute else '.' -%}
     {%- set outcome = ['target', 'post_outcome', 'target_derived'] -%}
     {%- set issues = [] -%}
+{%- if target.type != 'spark' -%}
 -- depends_on: {{ ref('stg_raw_files') }}
+{%- endif %}
 with
 
 source as (
@@ -62,14 +64,14 @@ typed as (
         source_row_number,
         duplicate_count,
         {%- for column in columns %}
-        {%- set raw = "nullif(trim(cast(" ~ adapter.quote(column.name) ~ " as varchar)), '')" %}
+        {%- set raw = "nullif(trim(cast(" ~ adapter.quote(column.name) ~ " as " ~ leakproof_varchar() ~ ")), '')" %}
         {{ raw }} as raw_{{ column.column }},
         {%- if column.role == 'target' %}
-        {{ leakproof_label(raw, use_case.positive, use_case.negative) }} as {{ column.column }},
+        {{ leakproof_label(raw, use_case.positive, use_case.negative) }} as {{ column.column }}{{ ',' if not loop.last }}
         {%- elif column.accepted_values %}
-        {{ leakproof_category(raw, column.accepted_values, column.aliases) }} as {{ column.column }}__canonical,
+        {{ leakproof_category(raw, column.accepted_values, column.aliases) }} as {{ column.column }}__canonical{{ ',' if not loop.last }}
         {%- else %}
-        {{ leakproof_exact_value(raw, column.data_type, decimal) }} as {{ column.column }},
+        {{ leakproof_exact_value(raw, column.data_type, decimal) }} as {{ column.column }}{{ ',' if not loop.last }}
         {%- endif %}
         {%- endfor %}
     from deduplicated

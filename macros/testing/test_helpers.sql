@@ -2,7 +2,8 @@
     are not features come from the use case's declaration when `use_case` is given (entity_key, its
     id columns, split, cv_fold, the target), else from the model's yml (a column whose meta has
     `feature_role`: target, identifier, split, weight). Returns {'numeric': [...], 'boolean':
-    [...], 'categorical': [...]}. -#}
+    [...], 'categorical': [...]}. On Spark `int` and `decimal(p, s)` are numbers
+    too (dbt's is_number() knows only the SQL-standard names). -#}
 {% macro leakproof_feature_columns(model, use_case=none) -%}
     {%- set not_features = [] -%}
     {%- if use_case -%}
@@ -21,7 +22,8 @@
     {%- for column in adapter.get_columns_in_relation(model) if column.name | lower not in not_features -%}
         {%- if column.dtype | lower == 'boolean' -%}
             {%- do kinds['boolean'].append(column.name) -%}
-        {%- elif column.is_number() -%}
+        {%- elif column.is_number() or (target.type == 'spark'
+                and (column.dtype | lower == 'int' or (column.dtype | lower).startswith('decimal'))) -%}
             {%- do kinds['numeric'].append(column.name) -%}
         {%- else -%}
             {%- do kinds['categorical'].append(column.name) -%}
@@ -65,4 +67,11 @@
             {%- do log(template.format(*row), info=True) -%}
         {%- endfor -%}
     {%- endif -%}
+{%- endmacro %}
+
+{#- Spark: a seeded random order (rand(42)) and a limit. -#}
+{% macro spark__labelled_sample(model, target, rows) -%}
+    select * from {{ model }} where {{ target }} is not null
+    order by rand(42)
+    limit {{ rows }}
 {%- endmacro %}

@@ -271,7 +271,7 @@
 {% macro leakproof_period(name, relation) -%}
     {%- set split = leakproof_use_case(name).split if execute else {'method': none} -%}
     {%- if split.method == 'time' -%}
-        cast({{ relation }}.{{ split.column }} as varchar)
+        cast({{ relation }}.{{ split.column }} as {{ leakproof_varchar() }})
     {%- else -%}
         '(all)'
     {%- endif -%}

@@ -7,7 +7,7 @@
     {%- set segments = [('overall', "'all rows'", 'true')] -%}
     {%- for column in what_if.get('support_segments', []) -%}
         {%- do segments.append(
-            (column, "coalesce(cast(" ~ column ~ " as varchar), '(missing)')", 'true')
+            (column, "coalesce(cast(" ~ column ~ " as " ~ leakproof_varchar() ~ "), '(missing)')", 'true')
         ) -%}
     {%- endfor -%}
     {%- for segment, predicate in what_if.get('summary_segments', {}).items() -%}

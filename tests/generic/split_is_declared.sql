@@ -33,7 +33,7 @@ bad_split_values as (
 
 bad_folds as (
 
-    select 'cv_fold ' || coalesce(cast(cv_fold as varchar), 'NULL') || ' on a ' || split || ' row' as violation
+    select 'cv_fold ' || coalesce(cast(cv_fold as {{ leakproof_varchar() }}), 'NULL') || ' on a ' || split || ' row' as violation
     from rows_checked
     where
         (split = 'train') != (cv_fold is not null)
@@ -46,8 +46,8 @@ bad_folds as (
 test_shares as (
 
     select
-        'outcome ' || cast({{ target }} as varchar) || ': ' || cast(count(*) filter (where split = 'test') as varchar)
-        || ' test rows of ' || cast(count(*) as varchar) || ', declared share {{ split.test_fraction }}' as violation
+        'outcome ' || cast({{ target }} as {{ leakproof_varchar() }}) || ': ' || cast(count(*) filter (where split = 'test') as {{ leakproof_varchar() }})
+        || ' test rows of ' || cast(count(*) as {{ leakproof_varchar() }}) || ', declared share {{ split.test_fraction }}' as violation
     from rows_checked
     where is_labelled
     group by {{ target }}
@@ -58,12 +58,12 @@ test_shares as (
 
 test_shares as (
 
-    select 'training row in period ' || cast(max({{ split.column }}) filter (where split = 'train') as varchar)
-        || ' is not older than test period ' || cast(min({{ split.column }}) filter (where split = 'test') as varchar) as violation
+    select 'training row in period ' || cast(max({{ split.column }}) filter (where split = 'train') as {{ leakproof_varchar() }})
+        || ' is not older than test period ' || cast(min({{ split.column }}) filter (where split = 'test') as {{ leakproof_varchar() }}) as violation
     from rows_checked
     having max({{ split.column }}) filter (where split = 'train') >= min({{ split.column }}) filter (where split = 'test')
     union all
-    select 'the test split has ' || cast(count(distinct {{ split.column }}) as varchar) || ' periods, declared {{ split.test_periods }}' as violation
+    select 'the test split has ' || cast(count(distinct {{ split.column }}) as {{ leakproof_varchar() }}) || ' periods, declared {{ split.test_periods }}' as violation
     from rows_checked
     where split = 'test'
     having count(distinct {{ split.column }}) != {{ split.test_periods }}
@@ -73,7 +73,7 @@ test_shares as (
 
 test_shares as (
 
-    select 'entity ' || cast({{ split.column }} as varchar) || ' is in both train and test' as violation
+    select 'entity ' || cast({{ split.column }} as {{ leakproof_varchar() }}) || ' is in both train and test' as violation
     from rows_checked
     where split in ('train', 'test')
     group by {{ split.column }}
@@ -85,15 +85,15 @@ test_shares as (
 fold_balance as (
     {%- if split.fold_group %}
 
-    select 'entity ' || cast({{ split.fold_group }} as varchar) || ' spans ' || cast(count(distinct cv_fold) as varchar) || ' folds' as violation
+    select 'entity ' || cast({{ split.fold_group }} as {{ leakproof_varchar() }}) || ' spans ' || cast(count(distinct cv_fold) as {{ leakproof_varchar() }}) || ' folds' as violation
     from rows_checked
     where split = 'train'
     group by {{ split.fold_group }}
     having count(distinct cv_fold) > 1
     {%- else %}
 
-    select 'outcome ' || cast({{ target }} as varchar) || ': fold sizes ' || cast(min(fold_rows) as varchar)
-        || ' to ' || cast(max(fold_rows) as varchar) as violation
+    select 'outcome ' || cast({{ target }} as {{ leakproof_varchar() }}) || ': fold sizes ' || cast(min(fold_rows) as {{ leakproof_varchar() }})
+        || ' to ' || cast(max(fold_rows) as {{ leakproof_varchar() }}) as violation
     from (
         select {{ target }}, cv_fold, count(*) as fold_rows
         from rows_checked

@@ -18,7 +18,7 @@ with
 labelled as (
 
     select
-        row_number() over () as row_key,
+        {{ leakproof_row_number() }} as row_key,
         *
     from ({{ leakproof_labelled_sample(model, target, sample_rows) }})
 

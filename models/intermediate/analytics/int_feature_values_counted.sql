@@ -39,7 +39,7 @@ labelled_values as (
         feature,
         'numeric' as feature_type,
         feature_value,
-        cast(null as varchar) as feature_category,
+        cast(null as {{ leakproof_varchar() }}) as feature_category,
         is_imputed,
         target
     from {{ use_case }}__numeric

@@ -15,7 +15,7 @@ one_row_per_reason as (
         use_case,
         source_file,
         duplicate_count,
-        unnest(string_split(quarantine_reasons, '; ')) as reason
+        {{ leakproof_split_to_rows('quarantine_reasons', '; ') }} as reason
     from quarantined
 
 ),

@@ -31,8 +31,8 @@ reallocated as (
     {%- endfor %}
     {%- if not reallocations %}
     select
-        cast(null as varchar) as use_case,
-        cast(null as varchar) as dimension,
+        cast(null as {{ leakproof_varchar() }}) as use_case,
+        cast(null as {{ leakproof_varchar() }}) as dimension,
         cast(null as double) as reallocation_share
     where false
     {%- endif %}
@@ -209,7 +209,8 @@ final as (
         || {{ leakproof_format_number('relative_rate_gap * 100', 0) }} || '% relative); the gap '
         || case when is_gap_significant then 'is' else 'is not' end
         || ' significant after correcting for '
-        || cast(pairwise_comparisons as varchar) || ' pairwise comparisons between '
+        || cast(pairwise_comparisons as {{ leakproof_varchar() }})
+        || ' pairwise comparisons between '
         || dimension || ' values (adjusted p = '
         || {{ leakproof_format_number('rate_gap_p_value_adjusted', 3) }} || ').'
             as recommendation,

@@ -21,7 +21,7 @@ with
     {%- for dimension in dimensions %}
     select
         '{{ dimension.name }}' as dimension,
-        cast({{ dimension.sql }} as varchar) as dimension_value,
+        cast({{ dimension.sql }} as {{ leakproof_varchar() }}) as dimension_value,
         {{ use_case.target }} as positive{% if spend %},
         {{ spend }} as spend{% endif %}
     from {{ use_case_name }}__labelled
@@ -29,8 +29,8 @@ with
     {%- endfor %}
     {%- if not dimensions %}
     select
-        cast(null as varchar) as dimension,
-        cast(null as varchar) as dimension_value,
+        cast(null as {{ leakproof_varchar() }}) as dimension,
+        cast(null as {{ leakproof_varchar() }}) as dimension_value,
         0 as positive{% if spend %},
         0.0 as spend{% endif %}
     where false

@@ -26,9 +26,9 @@ with
     {%- for breakdown in breakdowns %}
     select
         '{{ segment }}' as segment_type,
-        cast({{ segment }} as varchar) as segment_value,
+        cast({{ segment }} as {{ leakproof_varchar() }}) as segment_value,
         '{{ breakdown.name }}' as dimension,
-        cast({{ breakdown.sql }} as varchar) as dimension_value,
+        cast({{ breakdown.sql }} as {{ leakproof_varchar() }}) as dimension_value,
         {{ use_case.target }} as positive{% if spend %},
         {{ spend }} as spend{% endif %}
     from {{ use_case_name }}__labelled
@@ -156,12 +156,12 @@ final as (
     {%- endfor %}
     {%- if not use_cases %}
     select
-        cast(null as varchar) as use_case,
-        cast(null as varchar) as segment_type,
-        cast(null as varchar) as segment_value,
+        cast(null as {{ leakproof_varchar() }}) as use_case,
+        cast(null as {{ leakproof_varchar() }}) as segment_type,
+        cast(null as {{ leakproof_varchar() }}) as segment_value,
         cast(null as integer) as segment_order,
-        cast(null as varchar) as dimension,
-        cast(null as varchar) as dimension_value,
+        cast(null as {{ leakproof_varchar() }}) as dimension,
+        cast(null as {{ leakproof_varchar() }}) as dimension_value,
         cast(null as boolean) as is_known_category,
         cast(null as bigint) as labelled_rows,
         cast(null as bigint) as positives,

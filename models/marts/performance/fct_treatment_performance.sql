@@ -14,7 +14,7 @@ with
 
     select
         {%- for treatment in treatments %}
-        cast({{ treatment }} as varchar) as treatment_{{ loop.index }},
+        cast({{ treatment }} as {{ leakproof_varchar() }}) as treatment_{{ loop.index }},
         {%- endfor %}
         {{ use_case.target if execute else 'null' }} as positive{% if spend %},
         {{ spend }} as spend{% endif %}
@@ -87,9 +87,9 @@ final as (
     {%- endfor %}
     {%- if not use_cases %}
     select
-        cast(null as varchar) as use_case,
-        cast(null as varchar) as treatments,
-        cast(null as varchar) as arm,
+        cast(null as {{ leakproof_varchar() }}) as use_case,
+        cast(null as {{ leakproof_varchar() }}) as treatments,
+        cast(null as {{ leakproof_varchar() }}) as arm,
         cast(null as boolean) as is_known_category,
         cast(null as bigint) as labelled_rows,
         cast(null as bigint) as positives,
