@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.special import expit
 
@@ -150,3 +151,34 @@ def test_experiment_design_sizes_the_test_of_the_recommendation() -> None:
     assert design["expected_rate"].tolist() == pytest.approx([0.10, 0.12])
     # 7,682 customers, 3,841 per arm, detect exactly the 20 % lift
     assert design["minimum_detectable_lift"].iloc[0] == pytest.approx(0.20, abs=1e-3)
+
+
+def test_above_max_rows_a_seeded_sample_is_evaluated() -> None:
+    """Every policy is a rows x arms matrix, so a large table is evaluated on a seeded sample of
+    max_rows labelled rows (rows_evaluated says so); below the cap every row is read."""
+    rng = np.random.default_rng(5)
+    n, k = 3_000, 3
+    covariates = rng.normal(size=(n, 2))
+    action = rng.integers(0, k, n)
+    action[:10] = -1  # no logged arm: never evaluated
+    outcome = (rng.random(n) < 0.2).astype(int)
+    recommended = rng.integers(0, k, n)
+
+    def run(max_rows: int | None) -> pd.DataFrame:
+        return policy.evaluate_recommendation(
+            covariates,
+            action,
+            outcome,
+            ["a", "b", "c"],
+            recommended,
+            declared_propensity=np.full((n, k), 1 / k),
+            folds=2,
+            max_rows=max_rows,
+        )
+
+    full = run(None)
+    assert (full["rows_evaluated"] == n - 10).all()
+    pd.testing.assert_frame_equal(run(n), full)
+    sampled = run(1_000)
+    assert (sampled["rows_evaluated"] == 1_000).all()
+    pd.testing.assert_frame_equal(run(1_000), sampled)  # seeded
