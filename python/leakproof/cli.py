@@ -247,6 +247,36 @@ def _bench_policy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_bench_calibration_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench-calibration",
+        help="model quality and calibration gates over sizes and generator seeds (not a test)",
+        description=(
+            "At each size and seed: generates the demo data, runs `dbt build --select "
+            "+ml_evaluation_summary +ml_model_yardsticks` (the default training path) in a "
+            "scratch warehouse from the current directory (the dbt project root) and prints, per "
+            "use case, the model of record, its CV / test AUC beside the plain logistic and "
+            "oracle yardsticks, and the test calibration slope / intercept against the gates. "
+            "Results accumulate in <out>/results.csv (a rerun replaces its size and seed)."
+        ),
+    )
+    parser.add_argument("--sizes", default="10000,48000", help="customer counts (10000,48000)")
+    parser.add_argument("--seeds", default="0,1,2", help="generator seeds (0,1,2)")
+    parser.add_argument("--out", default="bench/calibration", help="(bench/calibration)")
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.set_defaults(handler=_bench_calibration)
+
+
+def _bench_calibration(args: argparse.Namespace) -> int:
+    from leakproof.bench_calibration import calibration_bench, markdown
+
+    sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
+    seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
+    results = calibration_bench(sizes, seeds, Path(args.out), Path.cwd())
+    print(markdown(results) if args.markdown else results.to_string(index=False))
+    return 0
+
+
 def _add_use_case_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "use-case",
@@ -380,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report_parser(subparsers)
     _add_bench_parser(subparsers)
     _add_bench_policy_parser(subparsers)
+    _add_bench_calibration_parser(subparsers)
     _add_use_case_parser(subparsers)
     _add_figures_parser(subparsers)
     return parser
