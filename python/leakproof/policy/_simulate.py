@@ -101,9 +101,10 @@ def stand_in_recommendation(
     world: World, seed: int, train_share: float = 0.8
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(recommended arm, claimed probability at the logged arm, at the recommended arm, the
-    training rows) of a
-    gradient-boosted model of the outcome on every column and the arm, fitted on a training
-    split - the registered model's role."""
+    training rows) of a gradient-boosted model of the outcome on every column and the arm,
+    fitted on a training split - the registered model's role. Only the held-out rows are scored
+    (the recommendation's policies are valued there alone): a training row keeps its logged arm
+    and NaN claims."""
     x = covariate_design(
         world.frame, [c for c in world.frame if c not in world.categorical], world.categorical
     )
@@ -116,10 +117,14 @@ def stand_in_recommendation(
         categorical_features=[x.shape[1]],
         random_state=seed,
     ).fit(np.column_stack([x[train], world.action[train]]), world.outcome[train].astype(int))
-    scores = predict_every_arm(model, x, k)
-    best = scores.argmax(axis=1)
-    rows = np.arange(n)
-    return best, scores[rows, world.action], scores[rows, best], train
+    held = np.flatnonzero(~train)
+    scores = predict_every_arm(model, x[held], k)
+    best = world.action.copy()
+    best[held] = scores.argmax(axis=1)
+    current, claimed = np.full(n, np.nan), np.full(n, np.nan)
+    current[held] = scores[np.arange(len(held)), world.action[held]]
+    claimed[held] = scores.max(axis=1)
+    return best, current, claimed, train
 
 
 def evaluate_world(
