@@ -244,6 +244,20 @@ def _bench_policy(args: argparse.Namespace) -> int:
     recommended = table[table["policy"] == "recommended"]
     ok = int(recommended["covered_or_not_identifiable"].sum())
     print(f"recommended policy: covered or not_identifiable in {ok} of {len(recommended)} seeds")
+    for name, rows in table.groupby("policy", sort=False):
+        estimated = rows[rows["status"] == "estimated"]
+        low, truth, high = (estimated[c] for c in ("ci_lower", "truth", "ci_upper"))
+        covered = int(((low <= truth) & (truth <= high)).sum())
+        z = estimated["z"]
+        print(
+            f"{name}: estimated in {len(estimated)} of {len(rows)} seeds, covered in {covered}; "
+            f"z mean {z.mean():+.2f} sd {z.std():.2f}"
+        )
+    draws = table.drop_duplicates("seed")["draw_z"]
+    print(
+        f"outcome draw vs its own truth (draw_z, N(0, 1) if honest): mean {draws.mean():+.2f} "
+        f"sd {draws.std():.2f}, max |z| {draws.abs().max():.2f}"
+    )
     return 0
 
 

@@ -8,7 +8,10 @@ A stand-in for the registered model (gradient boosting on every customer column 
 fitted on an 80 % training split) recommends its best arm for every labelled row, and
 ``evaluate_recommendation`` evaluates it over all labelled rows exactly as ml_policy_evaluation
 does. ``coverage_bench`` asks, seed by seed: does the headline interval of the recommended policy
-cover the truth, or does the table say not_identifiable?
+cover the truth, or does the table say not_identifiable? Each row also carries its z-score
+(estimate - truth) / std_error, and ``draw_z`` how far the seed's realised outcomes sit from
+their own true probabilities (sum(y - p) / sqrt(sum p (1 - p)), N(0, 1) for an honest draw): a
+policy's miss on a seed whose draw_z is extreme is the data's realisation, not the estimator's.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from leakproof.policy._cross_fit import covariate_design, predict_every_arm
 from leakproof.policy._estimate import HEADLINE, Thresholds
 from leakproof.policy._run import Truth, evaluate_recommendation
 
+BENCH_POLICIES = ("historical", "recommended", "in_support", "soft")
 MARKETING_COVARIATES = ("Age", "Income", "LoyaltyPoints", "PreviousPurchases", "Gender")
 
 
@@ -97,9 +101,10 @@ def stand_in_recommendation(
     world: World, seed: int, train_share: float = 0.8
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(recommended arm, claimed probability at the logged arm, at the recommended arm, the
-    training rows) of a
-    gradient-boosted model of the outcome on every column and the arm, fitted on a training
-    split - the registered model's role."""
+    training rows) of a gradient-boosted model of the outcome on every column and the arm,
+    fitted on a training split - the registered model's role. Only the held-out rows are scored
+    (the recommendation's policies are valued there alone): a training row keeps its logged arm
+    and NaN claims."""
     x = covariate_design(
         world.frame, [c for c in world.frame if c not in world.categorical], world.categorical
     )
@@ -112,10 +117,14 @@ def stand_in_recommendation(
         categorical_features=[x.shape[1]],
         random_state=seed,
     ).fit(np.column_stack([x[train], world.action[train]]), world.outcome[train].astype(int))
-    scores = predict_every_arm(model, x, k)
-    best = scores.argmax(axis=1)
-    rows = np.arange(n)
-    return best, scores[rows, world.action], scores[rows, best], train
+    held = np.flatnonzero(~train)
+    scores = predict_every_arm(model, x[held], k)
+    best = world.action.copy()
+    best[held] = scores.argmax(axis=1)
+    current, claimed = np.full(n, np.nan), np.full(n, np.nan)
+    current[held] = scores[np.arange(len(held)), world.action[held]]
+    claimed[held] = scores.max(axis=1)
+    return best, current, claimed, train
 
 
 def evaluate_world(
@@ -142,6 +151,13 @@ def evaluate_world(
     )
 
 
+def draw_z(world: World) -> float:
+    """How many standard errors the realised outcomes sit from their own true probabilities:
+    sum(y - p) / sqrt(sum p (1 - p)) over the logged arms (N(0, 1) for an honest draw)."""
+    p = world.truth.logged
+    return float((world.outcome - p).sum() / np.sqrt((p * (1.0 - p)).sum()))
+
+
 def coverage_bench(
     seeds: Sequence[int],
     rows: int,
@@ -150,19 +166,18 @@ def coverage_bench(
     folds: int = 5,
     report: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
-    """One row per seed x evaluated policy (recommended, in_support, soft): the headline
-    estimate, its interval, the truth, and whether it covers it or says not_identifiable."""
+    """One row per seed x evaluated policy (historical - whose answer is known -, recommended,
+    in_support, soft): the headline estimate, its interval, the truth, whether it covers it or
+    says not_identifiable, its z-score and the seed's draw_z."""
     thresholds = thresholds or Thresholds()
     make = {"marketing": marketing_world, "randomised": randomised_world}[dataset]
     out: list[dict[str, object]] = []
     for seed in seeds:
         done = len(out)
         started = time.perf_counter()
-        table = evaluate_world(make(seed, rows), seed, thresholds, folds)
-        headline = table[
-            (table["estimator"] == HEADLINE)
-            & table["policy"].isin(["recommended", "in_support", "soft"])
-        ]
+        world = make(seed, rows)
+        table = evaluate_world(world, seed, thresholds, folds)
+        headline = table[(table["estimator"] == HEADLINE) & table["policy"].isin(BENCH_POLICIES)]
         for _, row in headline.iterrows():
             out.append(
                 {
@@ -175,12 +190,14 @@ def coverage_bench(
                     "ci_lower": row["ci_lower"],
                     "ci_upper": row["ci_upper"],
                     "truth": row["true_positive_rate"],
+                    "z": (row["positive_rate"] - row["true_positive_rate"]) / row["std_error"],
                     "ess": row["effective_sample_size"],
                     "overlap": row["overlap"],
                     "covered_or_not_identifiable": bool(
                         row["status"] != "estimated" or row["is_truth_covered"]
                     ),
                     "propensity_mae": row["propensity_mae_vs_truth"],
+                    "draw_z": draw_z(world),
                     "seconds": round(time.perf_counter() - started, 1),
                 }
             )
@@ -190,8 +207,10 @@ def coverage_bench(
 
 
 __all__ = [
+    "BENCH_POLICIES",
     "World",
     "coverage_bench",
+    "draw_z",
     "evaluate_world",
     "marketing_world",
     "randomised_world",
