@@ -157,7 +157,8 @@ def markdown(results: pd.DataFrame) -> str:
         lines.append(
             f"| {row.rows:,} | {row.seed} | {row.use_case} | {row.model_of_record} "
             f"| {num(row.cv_auc)} | {num(row.test_auc)} | {num(row.plain_logistic_auc)} "
-            f"| {num(row.oracle_auc)} | {num(row.test_positives, 0)} | {num(row.calibration_slope, 2)} "
+            f"| {num(row.oracle_auc)} | {num(row.test_positives, 0)} "
+            f"| {num(row.calibration_slope, 2)} "
             f"| {num(row.calibration_intercept, 2)} | {gates} |"
         )
     return "\n".join(lines) + "\n"
