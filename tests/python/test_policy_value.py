@@ -132,12 +132,28 @@ def test_recommended_policy_is_covered_or_not_identifiable(seed: int) -> None:
     policy covers its truth, or the table says not_identifiable."""
     bench = sim.coverage_bench([seed], rows=3_000, folds=2).set_index("policy")
     assert list(bench.index) == list(sim.BENCH_POLICIES)
-    assert bench["covered_or_not_identifiable"].all(), bench
-    # not vacuous: the historical policy (its answer is known) is always estimated and covered
+    model_derived = bench.drop(index="historical")
+    assert model_derived["covered_or_not_identifiable"].all(), model_derived
+    # the historical policy (its answer is known) is always estimated, and its miss is exactly
+    # the draw's: at seed 2 the realised outcomes sit 2.5 SE below their own truth (draw_z), and
+    # so does the estimate - a realisation no interval can reach, not an estimator's bias
     historical = bench.loc["historical"]
     assert historical["status"] == "estimated" and historical["ess"] == 3_000
-    assert historical["ci_lower"] <= historical["truth"] <= historical["ci_upper"]
-    assert abs(historical["z"]) < 1.96
+    assert abs(historical["z"] - historical["draw_z"]) < 1.0, historical
+
+
+def test_randomised_model_derived_policy_is_estimated_and_covered() -> None:
+    """The randomised 12-arm test at 12,000 rows: the soft policy (half recommended, half the
+    uniform assignment) has an effective sample of ~640 and ~30 positives, so its headline
+    interval is estimated - and covers its truth (the coverage check is not vacuous here)."""
+    bench = sim.coverage_bench([0], rows=12_000, dataset="randomised", folds=2)
+    bench = bench.set_index("policy")
+    soft_policy = bench.loc["soft"]
+    assert soft_policy["status"] == "estimated", soft_policy
+    assert soft_policy["ci_lower"] <= soft_policy["truth"] <= soft_policy["ci_upper"]
+    assert bench["covered_or_not_identifiable"].all(), bench
+    historical = bench.loc["historical"]
+    assert abs(historical["z"] - historical["draw_z"]) < 1.0, historical
     # 600 held-out rows at a 1.3 % base rate: the recommended arm is never identifiable here
     assert bench.loc["recommended", "status"] == "not_identifiable"
     assert (bench["propensity_mae"] < 0.01).all()  # the cross-fitted logit is close to the truth
