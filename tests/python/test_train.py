@@ -470,6 +470,17 @@ def test_platt_recovers_a_known_miscalibration() -> None:
     assert 0.0 <= p[0] <= p[1] <= p[2] <= 1.0
 
 
+def test_isotonic_calibration_is_never_exactly_0_or_1() -> None:
+    # The lowest 2,000 scores never convert and the highest 500 always do: their isotonic bins
+    # are 0 and 1, floored at half a row of the 10,000.
+    margin = np.linspace(-5, 5, 10_000)
+    rng = np.random.default_rng(0)
+    y = (rng.random(margin.size) < 0.3).astype(int)
+    y[:2000], y[-500:] = 0, 1
+    p = T.fit_calibrator("isotonic", margin, y).predict(np.array([-9.0, -5.0, 5.0, 9.0]))
+    np.testing.assert_allclose(p, [0.5e-4, 0.5e-4, 1 - 0.5e-4, 1 - 0.5e-4])
+
+
 def test_calibration_is_chosen_by_cross_fitted_brier(demo_run) -> None:
     _, result = demo_run
     for _, row in result.comparison.iterrows():
