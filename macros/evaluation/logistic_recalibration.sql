@@ -1,13 +1,16 @@
 {#-
-    Calibration intercept and slope of probabilities: the logistic regression
-    label ~ intercept + slope * logit(score), fitted by Newton-Raphson in plain SQL (one CTE per
-    iteration, starting from the identity 0 + 1 * logit). A perfectly calibrated score has
-    intercept 0 and slope 1; slope < 1 means over-confident scores. Scores are clipped to
-    [1e-12, 1 - 1e-12] before the logit. `weight`, when given, is a column counting the rows
+    Calibration intercept and slope of probabilities, fitted by Newton-Raphson in plain SQL (one
+    CTE per iteration, starting from the identity 0 + 1 * logit): the slope of the logistic
+    regression label ~ intercept + slope * logit(score) (with its `intercept`, the recalibration
+    line), and the calibration intercept (`in_the_large`): label ~ intercept + offset(logit(score)),
+    the slope fixed at 1 (Van Calster et al. 2016, calibration-in-the-large; the joint fit's
+    intercept is the line's value at logit 0, far from scores of a rare outcome, and moves with
+    any slope error). A perfectly calibrated score has both intercepts 0 and slope 1; slope < 1
+    means over-confident scores. Scores are clipped to [1e-12, 1 - 1e-12] before the logit. `weight`, when given, is a column counting the rows
     each row of `relation` stands for (e.g. one row per distinct label and score), so the fit
     reads a pre-aggregated relation (issue 9) and equals the fit on the rows. Yields CTEs
     `<name>_step_<k>`; the last one, named
-    `<name>`, has one row per `group_by` with calibration_intercept and calibration_slope.
+    `<name>`, has one row per `group_by` with intercept, slope and in_the_large.
 -#}
 {% macro logistic_recalibration(name, relation, group_by, label='label', score='score', weight=none, iterations=12) -%}
 {{ name }}_points as (
@@ -28,7 +31,8 @@
     select distinct
         {{ group_by | join(', ') }},
         0.0 as intercept,
-        1.0 as slope
+        1.0 as slope,
+        0.0 as in_the_large
     from {{ name }}_points
 
 ),
@@ -41,6 +45,17 @@
         {%- endfor %}
         previous.intercept,
         previous.slope,
+        previous.in_the_large,
+        sum(
+            points.w * (points.y - 1 / (1 + exp(-(previous.in_the_large + points.x))))
+        ) as g_large,
+        sum(
+            points.w
+            * (
+                1 / (1 + exp(-(previous.in_the_large + points.x)))
+                * (1 - 1 / (1 + exp(-(previous.in_the_large + points.x))))
+            )
+        ) as h_large,
         sum(
             points.w * (points.y - 1 / (1 + exp(-(previous.intercept + previous.slope * points.x))))
         ) as g0,
@@ -83,7 +98,8 @@
         points.{{ column }},
         {%- endfor %}
         previous.intercept,
-        previous.slope
+        previous.slope,
+        previous.in_the_large
 
 ),
 
@@ -93,7 +109,8 @@
     select
         {{ group_by | join(', ') }},
         intercept + (h11 * g0 - h01 * g1) / nullif(h00 * h11 - h01 * h01, 0) as intercept,
-        slope + (h00 * g1 - h01 * g0) / nullif(h00 * h11 - h01 * h01, 0) as slope
+        slope + (h00 * g1 - h01 * g0) / nullif(h00 * h11 - h01 * h01, 0) as slope,
+        in_the_large + g_large / nullif(h_large, 0) as in_the_large
     from {{ name }}_sums_{{ step }}
 
 ){{ "," if step < iterations }}

@@ -51,6 +51,7 @@ COLUMNS = [
     "test_positives",
     "calibration_slope",
     "calibration_intercept",
+    "recalibration_intercept",
     "calibration_gates_pass",
     "failed_gates",
     "build_ok",
@@ -75,7 +76,8 @@ yardsticks as (
 
 select
     p.use_case, p.model_of_record, p.cv_auc, p.test_auc, y.plain_logistic_auc, y.oracle_auc,
-    e.positives as test_positives, e.calibration_slope, e.calibration_intercept
+    e.positives as test_positives, e.calibration_slope, e.calibration_intercept,
+    e.recalibration_intercept
 from primary_model as p
 left join yardsticks as y using (use_case)
 left join ml.ml_evaluation_summary as e
@@ -158,8 +160,7 @@ def markdown(results: pd.DataFrame) -> str:
             f"| {row.rows:,} | {row.seed} | {row.use_case} | {row.model_of_record} "
             f"| {num(row.cv_auc)} | {num(row.test_auc)} | {num(row.plain_logistic_auc)} "
             f"| {num(row.oracle_auc)} | {num(row.test_positives, 0)} "
-            f"| {num(row.calibration_slope, 2)} "
-            f"| {num(row.calibration_intercept, 2)} | {gates} |"
+            f"| {num(row.calibration_slope, 2)} | {num(row.calibration_intercept, 2)} | {gates} |"
         )
     return "\n".join(lines) + "\n"
 

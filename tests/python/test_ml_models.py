@@ -70,7 +70,15 @@ def test_calibration_fit_equals_an_unpenalised_logistic_regression(
         x, rows["actual_label"].astype(int)
     )
     assert summary["calibration_slope"].iloc[0] == pytest.approx(fit.coef_[0][0], abs=1e-6)
-    assert summary["calibration_intercept"].iloc[0] == pytest.approx(fit.intercept_[0], abs=1e-6)
+    assert summary["recalibration_intercept"].iloc[0] == pytest.approx(fit.intercept_[0], abs=1e-6)
+    # The calibration intercept fixes the slope at 1 (logit(score) an offset): the root of the
+    # score equation sum(label - expit(a + logit(score))) = 0, found by bracketing.
+    from scipy.optimize import brentq
+    from scipy.special import expit
+
+    labels = rows["actual_label"].astype(float).to_numpy()
+    in_the_large = brentq(lambda a: float(np.sum(labels - expit(a + x[:, 0]))), -20, 20, xtol=1e-12)
+    assert summary["calibration_intercept"].iloc[0] == pytest.approx(in_the_large, abs=1e-6)
 
 
 def test_lift_and_calibration_tables_add_up(warehouse: duckdb.DuckDBPyConnection) -> None:

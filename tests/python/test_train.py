@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import expit
+from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import f1_score, roc_auc_score
 
 from leakproof import train as T
@@ -468,6 +469,25 @@ def test_platt_recovers_a_known_miscalibration() -> None:
     isotonic = T.fit_calibrator("isotonic", margin, y)
     p = isotonic.predict(np.array([-50.0, 0.0, 50.0]))
     assert 0.0 <= p[0] <= p[1] <= p[2] <= 1.0
+
+
+def test_isotonic_calibration_is_never_exactly_0_or_1() -> None:
+    # The lowest 2,000 scores never convert and the highest 500 always do: their isotonic
+    # blocks (0 and 1) become the Jeffreys estimates 0.5 / (n + 1) of their rows.
+    margin = np.linspace(-5, 5, 10_000)
+    rng = np.random.default_rng(0)
+    y = (rng.random(margin.size) < 0.3).astype(int)
+    y[:2000], y[-500:] = 0, 1
+    calibrator = T.fit_calibrator("isotonic", margin, y)
+    raw = IsotonicRegression(out_of_bounds="clip").fit(margin, y).predict(margin)
+    zeros, ones = int((raw == 0).sum()), int((raw == 1).sum())
+    assert zeros >= 2000 and ones >= 500
+    p = calibrator.predict(np.array([-9.0, -5.0, 0.0, 5.0, 9.0]))
+    np.testing.assert_allclose(
+        p[[0, 1, 3, 4]], [0.5 / (zeros + 1)] * 2 + [1 - 0.5 / (ones + 1)] * 2
+    )
+    # the blocks in between are the plain isotonic fit's
+    assert p[2] == pytest.approx(np.interp(0.0, margin, raw))
 
 
 def test_calibration_is_chosen_by_cross_fitted_brier(demo_run) -> None:

@@ -281,8 +281,9 @@ final as (
         top_rates.top_10_rate / nullif(pointwise.base_rate, 0) as lift_top_10,
         top_rates.top_20_rate,
         top_rates.top_20_rate / nullif(pointwise.base_rate, 0) as lift_top_20,
-        calibration.intercept as calibration_intercept,
-        calibration.slope as calibration_slope
+        calibration.in_the_large as calibration_intercept,
+        calibration.slope as calibration_slope,
+        calibration.intercept as recalibration_intercept
     from pointwise
     inner join curves
         on
