@@ -16,7 +16,7 @@ SPARK_VENV  := .venv-spark
 SPARK_STAMP := $(SPARK_VENV)/.installed
 REPORT_DIR := reports
 
-.PHONY: help install data build publish report run test bench figures lint format clean spark test-spark
+.PHONY: help install data build publish report run test bench figures lint format clean spark test-spark spark-build bench-spark
 # Steps run in the order listed: publish must never start before build has succeeded.
 .NOTPARALLEL:
 
@@ -49,8 +49,14 @@ $(SPARK_STAMP): requirements-spark.lock
 
 spark: $(SPARK_STAMP) ## (optional) install Java if absent and the Spark extras into .venv-spark
 
-test-spark: $(STAMP) $(SPARK_STAMP) ## the Spark equivalence test: the SQL layer on local Spark equals DuckDB's
+test-spark: $(STAMP) $(SPARK_STAMP) ## the Spark equivalence test (in CI): the compared marts on local Spark equal DuckDB's
 	LEAKPROOF_SPARK_DBT=$(CURDIR)/$(SPARK_VENV)/bin/dbt $(BIN)/pytest tests/python/test_spark.py -q
+
+bench-spark: $(STAMP) $(SPARK_STAMP) ## (optional) time the SQL layer on DuckDB and on Spark local[2] (SIZES=48000,1000000)
+	scripts/bench_spark.sh $(or $(SIZES),48000)
+
+spark-build: $(STAMP) $(SPARK_STAMP) ## (optional, not in CI) the whole SQL layer (selector sql_layer) on local Spark over RAW_DIR
+	$(SPARK_VENV)/bin/dbt build --target spark --selector sql_layer --vars '{raw_dir: "$(RAW_DIR)"}'
 
 data: $(STAMP) ## generate the demo data into data/raw if absent
 	@if [ -e "$(RAW_DIR)/customers.csv" ] || [ -e "$(RAW_DIR)/customers.parquet" ]; then \

@@ -15,7 +15,7 @@ for rows in ${sizes//,/ }; do
     b2b=$(( rows * 20000 / 48000 ))
     dir="$work/$rows"
     rm -rf "$dir" && mkdir -p "$dir"
-    .venv/bin/leakproof generate --out "$dir/raw" --rows "$rows" --b2b-rows "$b2b" --no-truth >/dev/null
+    .venv/bin/leakproof generate --out "$dir/raw" --rows "$rows" --b2b-rows "$b2b" --no-truth >/dev/null 2>"$dir/generate.log"
     vars="{raw_dir: \"$dir/raw\"}"
     start=$(date +%s%N)
     LEAKPROOF_WAREHOUSE="$dir/duck.duckdb" .venv/bin/dbt build --selector sql_layer --vars "$vars" \

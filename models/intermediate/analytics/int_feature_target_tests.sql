@@ -1,7 +1,9 @@
+{{ config(materialized='table') }}
 -- One row per use case x feature x statistical test, before multiple testing: chi-square for
 -- categorical features, Welch's t-test and Mann-Whitney U for numeric ones, with statistic,
 -- unadjusted p-value and effect size (macros/analytics/feature_tests.sql), from the value counts
--- of int_feature_values_counted. fct_feature_target_tests adds the adjusted p-values.
+-- of int_feature_values_counted. fct_feature_target_tests adds the adjusted p-values. A table, so
+-- the mart, its tests and this grain test read the p-values without computing them again.
 with
 
 value_counts as (
