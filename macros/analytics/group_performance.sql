@@ -15,6 +15,9 @@
                       absent   observed values only.
       event_column  the 0/1 outcome (conversion, response_flag).
       spend_column  optional spend per unit; adds total / average spend, cost per event, spend share.
+      units_column  optional: `relation` is pre-aggregated, one row per group of units with their
+                    count in this column (event_column and spend_column then hold the group's
+                    sums); default one row per unit.
       grouping_sets optional list of lists of dimension names: one breakdown per list, the other
                     dimensions' columns set to '(all)'. Default: one breakdown by every dimension.
       partition_by  columns (of dimensions present in every breakdown) within which shares, the
@@ -40,7 +43,8 @@
     event_column,
     spend_column=none,
     grouping_sets=none,
-    partition_by=[]
+    partition_by=[],
+    units_column=none
 ) -%}
     {%- set dimension_names = dimensions | map(attribute='name') | list -%}
     {%- set sets = grouping_sets if grouping_sets else [dimension_names] -%}
@@ -125,7 +129,7 @@
         {%- endfor %}
         {%- endfor %}
         '{{ set | join("_") }}' as breakdown,
-        count(*) as units,
+        {{ 'cast(sum(' ~ units_column ~ ') as bigint)' if units_column else 'count(*)' }} as units,
         cast(sum({{ event_column }}) as bigint) as events
         {%- if spend_column %},
         sum(cast({{ spend_column }} as double)) as total_spend

@@ -92,46 +92,83 @@ categorised as (
 
 ),
 
-{#- one `case` per rule and column; each yields '<reason>:<RawColumn>' or NULL -#}
+{#- one [condition, '<reason>:<RawColumn>'] per rule and column -#}
 {%- for column in columns -%}
     {%- set snake = column.column -%}
     {%- set present = "source_file = 'labelled'" if column.role in outcome else 'true' -%}
     {%- if column.required -%}
-        {%- do issues.append("case when " ~ present ~ " and raw_" ~ snake ~ " is null then 'missing_value:" ~ column.name ~ "' end") -%}
+        {%- do issues.append([present ~ " and raw_" ~ snake ~ " is null", 'missing_value:' ~ column.name]) -%}
     {%- endif -%}
     {%- if column.role == 'target' -%}
-        {%- do issues.append("case when raw_" ~ snake ~ " is not null and " ~ snake ~ " is null then 'unknown_label:" ~ column.name ~ "' end") -%}
+        {%- do issues.append(["raw_" ~ snake ~ " is not null and " ~ snake ~ " is null", 'unknown_label:' ~ column.name]) -%}
     {%- elif column.accepted_values -%}
         {%- if column.unknown == 'quarantine' -%}
-            {%- do issues.append("case when is_unknown_" ~ snake ~ " then 'unknown_category:" ~ column.name ~ "' end") -%}
+            {%- do issues.append(["is_unknown_" ~ snake, 'unknown_category:' ~ column.name]) -%}
         {%- endif -%}
     {%- elif column.data_type != 'varchar' -%}
-        {%- do issues.append("case when raw_" ~ snake ~ " is not null and " ~ snake ~ " is null then 'unparseable_value:" ~ column.name ~ "' end") -%}
+        {%- do issues.append(["raw_" ~ snake ~ " is not null and " ~ snake ~ " is null", 'unparseable_value:' ~ column.name]) -%}
     {%- endif -%}
     {%- if column.min is not none -%}
-        {%- do issues.append("case when " ~ snake ~ " < " ~ column.min ~ " then 'out_of_range:" ~ column.name ~ "' end") -%}
+        {%- do issues.append([snake ~ " < " ~ column.min, 'out_of_range:' ~ column.name]) -%}
     {%- endif -%}
     {%- if column.max is not none -%}
-        {%- do issues.append("case when " ~ snake ~ " > " ~ column.max ~ " then 'out_of_range:" ~ column.name ~ "' end") -%}
+        {%- do issues.append([snake ~ " > " ~ column.max, 'out_of_range:' ~ column.name]) -%}
     {%- endif -%}
 {%- endfor -%}
-{%- if execute and use_case.grain -%}
+{%- set grain = use_case.grain if execute else [] -%}
+{%- if grain -%}
     {%- set key_names = [] -%}
-    {%- for key in use_case.grain %}{% do key_names.append((columns | selectattr('column', 'equalto', key) | first).name) %}{% endfor -%}
-    {%- do issues.append("case when count(*) over (partition by source_file, " ~ use_case.grain | join(', ') ~ ") > 1 then 'duplicate_key:" ~ key_names | join('+') ~ "' end") -%}
+    {%- for key in grain %}{% do key_names.append((columns | selectattr('column', 'equalto', key) | first).name) %}{% endfor -%}
+    {%- do issues.append(["is_duplicate_key", 'duplicate_key:' ~ key_names | join('+')]) -%}
+{%- endif %}
+
+{%- if grain %}
+
+{#- a key seen twice in a file: counted on the narrow key, then joined back (a window over the
+    whole row would sort every column) #}
+duplicate_keys as (
+
+    select
+        source_file as duplicate_source_file,
+        {%- for key in grain %}
+        {{ key }} as duplicate_{{ key }},
+        {%- endfor %}
+        true as is_duplicate_key
+    from categorised
+    group by source_file{% for key in grain %}, {{ key }}{% endfor %}
+    having count(*) > 1
+
+),
 {%- endif %}
 
 checked as (
 
     select
-        *,
-        nullif(concat_ws(
-            '; ',
-            {%- for issue in issues %}
-            {{ issue }}{{ "," if not loop.last }}
+        categorised.*,
+        {#- the reasons text is built only for a row with a problem (most rows have none) #}
+        {%- if not issues %}
+        cast(null as {{ leakproof_varchar() }}) as quarantine_reasons
+        {%- else %}
+        case when
+            {%- for condition, reason in issues %}
+            ({{ condition }}){{ " or" if not loop.last }}
             {%- endfor %}
-        ), '') as quarantine_reasons
+        then concat_ws(
+            '; ',
+            {%- for condition, reason in issues %}
+            case when {{ condition }} then '{{ reason | replace("'", "''") }}' end{{ "," if not loop.last }}
+            {%- endfor %}
+        ) end as quarantine_reasons
+        {%- endif %}
     from categorised
+    {%- if grain %}
+    left join duplicate_keys
+        on
+            categorised.source_file = duplicate_keys.duplicate_source_file
+            {%- for key in grain %}
+            and categorised.{{ key }} is not distinct from duplicate_keys.duplicate_{{ key }}
+            {%- endfor %}
+    {%- endif %}
 
 ),
 

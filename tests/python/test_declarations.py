@@ -624,6 +624,28 @@ def test_preflight_stops_a_target_label_the_data_never_has(tmp_path: Path) -> No
     assert "(it has ['0'])" in message
 
 
+def test_preflight_reads_the_whole_file_when_the_sample_misses_a_label(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The label check reads a sample of rows first; a label only past the sample is still
+    found (the whole file is read then), and one that never occurs is still a problem."""
+    import leakproof.declarations._preflight as checks_module
+
+    monkeypatch.setattr(checks_module, "_LABEL_SAMPLE_ROWS", 2)
+    header, negative = csv_text(LABELLED, rows=1).splitlines()
+    positive = csv_text(LABELLED, rows=2).splitlines()[2]
+    late = "\n".join([header, *[negative] * 6, positive]) + "\n"
+    (tmp_path / "late").mkdir()
+    (tmp_path / "never").mkdir()
+    checks = run_preflight(tmp_path / "late", late.encode(), GOOD_SCORING)
+    assert "target_labels" not in checks and {status for status, _ in checks.values()} == {"ok"}
+    never = "\n".join([header, *[negative] * 7]) + "\n"
+    status, message = run_preflight(tmp_path / "never", never.encode(), GOOD_SCORING)[
+        "target_labels"
+    ]
+    assert status == "problem" and "label(s) ['1'] never occur in Conversion" in message
+
+
 def test_preflight_checks_every_file_a_glob_matches(tmp_path: Path) -> None:
     """`file: customers_*.csv` reads monthly extracts: each match is checked on its own (the
     message names the bad one), and a pattern that matches nothing says so."""

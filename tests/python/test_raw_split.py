@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from leakproof.raw import split_lines
+from leakproof.raw._fast import plain_file
 
 FIELD = '(?:[^",\\r\\n]*|"(?:[^"]|"")*")'
 RECORD = re.compile(f"{FIELD}(?:,{FIELD}){{2}}")
@@ -94,6 +95,41 @@ def test_random_lines_match_the_rfc_4180_oracle_and_duckdb_reads_the_clean_copy(
             for row in split.rows
         ]
         assert read == expected, trial
+
+
+def test_the_fast_path_reads_a_file_as_is_only_when_split_lines_would(tmp_path: Path) -> None:
+    """plain_file (DuckDB recognises a file whose every line is plain) never lets through a file
+    split_lines would reject a line of or rewrite, and is taken for plainly quoted files."""
+    rng = random.Random(7)
+    alphabet = ["a", "1", ",", '"', "\xe9", "x"]
+    taken = 0
+    for trial in range(50):
+        lines = ["a,b,c"] + [
+            rng.choice(['1,"x,y",z', "1,2,3", '"",,"a"'])
+            if rng.random() < 0.8
+            else "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 7)))
+            for _ in range(rng.randint(1, 5))
+        ]
+        data = ("\n".join(lines) + ("\n" if trial % 3 else "")).encode()
+        path = tmp_path / f"{trial}.csv"
+        path.write_bytes(data)
+        split = split_lines(data)
+        plain = plain_file(
+            path, delimiter=",", quote='"', encoding="utf-8", header=True, fields=None
+        )
+        if plain is not None:
+            taken += 1
+            assert split.rejected == [] and split.clean is None, (trial, lines)
+            assert plain == (split.header, split.data_lines), trial
+        elif split.rejected == [] and '""' not in data.decode():
+            pytest.fail(f"the fast path missed a plain file: {lines}")
+    assert taken > 12
+    for data in [b"a,b\r\n1,2\r\n", b"\xef\xbb\xbfa,b\n1,2\n", b"a,b\n1,2\n\n", b"a,b\n\xff,2\n"]:
+        path = tmp_path / "other.csv"
+        path.write_bytes(data)
+        kwargs = {"delimiter": ",", "quote": '"', "header": True, "fields": None}
+        assert plain_file(path, encoding="utf-8", **kwargs) is None, data
+    assert plain_file(path, encoding="latin-1", **kwargs) is None
 
 
 def test_the_declared_dialect_is_validated(tmp_path: Path) -> None:

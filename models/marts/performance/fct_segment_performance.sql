@@ -20,18 +20,44 @@ with
 
 ),
 
+{#- the labelled rows counted once per combination of segment and breakdown values, so the
+    fan-out below (every segment x every breakdown) repeats groups, not rows #}
+{{ use_case_name }}__grouped as (
+
+    select
+        {%- for segment in (use_case.segments if execute else []) %}
+        cast({{ segment }} as {{ leakproof_varchar() }}) as segment__{{ loop.index }},
+        {%- endfor %}
+        {%- for breakdown in breakdowns[1:] %}
+        cast({{ breakdown.sql }} as {{ leakproof_varchar() }}) as breakdown__{{ loop.index + 1 }},
+        {%- endfor %}
+        count(*) as units,
+        sum({{ use_case.target if execute else 'null' }}) as positives{% if spend %},
+        sum(cast({{ spend }} as double)) as spend{% endif %}
+    from {{ use_case_name }}__labelled
+    group by
+        {%- for segment in (use_case.segments if execute else []) %}
+        cast({{ segment }} as {{ leakproof_varchar() }}){{ ',' if not (loop.last and breakdowns | length == 1) }}
+        {%- endfor %}
+        {%- for breakdown in breakdowns[1:] %}
+        cast({{ breakdown.sql }} as {{ leakproof_varchar() }}){{ ',' if not loop.last }}
+        {%- endfor %}
+
+),
+
 {{ use_case_name }}__by_segment as (
     {%- for segment in (use_case.segments if execute else []) %}
     {%- set outer = loop %}
     {%- for breakdown in breakdowns %}
     select
         '{{ segment }}' as segment_type,
-        cast({{ segment }} as {{ leakproof_varchar() }}) as segment_value,
+        segment__{{ outer.index }} as segment_value,
         '{{ breakdown.name }}' as dimension,
-        cast({{ breakdown.sql }} as {{ leakproof_varchar() }}) as dimension_value,
-        {{ use_case.target }} as positive{% if spend %},
-        {{ spend }} as spend{% endif %}
-    from {{ use_case_name }}__labelled
+        {{ "'(all)'" if loop.first else 'breakdown__' ~ loop.index }} as dimension_value,
+        units,
+        positives as positive{% if spend %},
+        spend{% endif %}
+    from {{ use_case_name }}__grouped
     {% if not (outer.last and loop.last) %}union all{% endif %}
     {%- endfor %}
     {%- endfor %}
@@ -80,7 +106,8 @@ with
     ],
     event_column='positive',
     spend_column='spend' if spend else none,
-    partition_by=['segment_type', 'dimension']
+    partition_by=['segment_type', 'dimension'],
+    units_column='units'
 ) }},
 
 {{ use_case_name }}__segment_rates as (

@@ -46,7 +46,9 @@ def load(path: Path | str) -> Declaration:
     path = Path(path)
     problems = Problems(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # libyaml's loader when PyYAML has it (the same documents, ten times faster)
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except (OSError, yaml.YAMLError) as error:
         raise DeclarationError([f"{path}: cannot be read as YAML: {error}"]) from error
     declaration = _declaration(document, path, problems)

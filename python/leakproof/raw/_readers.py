@@ -10,7 +10,8 @@ For each use case it defines, in the warehouse, the DuckDB table macros
   read_rejected_<use case>()       its rejected lines: source_file, line_number (physical, the
                                    header is line 1), raw_line, reject_reason_code, reject_reason
 and returns one row per raw file with its line counts. A file is read as it is when every line
-parses; otherwise (rejected lines, CR line endings, a byte-order mark, another encoding) from a
+parses (recognised by DuckDB without splitting when every line is plain: leakproof.raw._fast);
+otherwise (rejected lines, CR line endings, a byte-order mark, another encoding) from a
 clean UTF-8 copy of its parsable lines in a scratch directory beside the warehouse.
 """
 
@@ -22,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from leakproof.declarations import Declaration, load
+from leakproof.raw._fast import plain_file
 from leakproof.raw._split import Split, split_lines
 
 __all__ = ["FILE_COLUMNS", "REJECTED_COLUMNS", "prepare_raw_files", "quoted"]
@@ -124,14 +127,19 @@ def _read_file(
             f"from read_parquet({quoted(str(path))}))"
         )
         return reader, _counts(rows, rows, 0, False), []
-    split = split_lines(
-        path.read_bytes(),
-        delimiter=table.delimiter,
-        quote=table.quote,
-        encoding=table.encoding,
-        header=table.header,
-        fields=None if table.header else len(declaration.columns),
-    )
+    dialect = {
+        "delimiter": table.delimiter,
+        "quote": table.quote,
+        "encoding": table.encoding,
+        "header": table.header,
+        "fields": None if table.header else len(declaration.columns),
+    }
+    plain = plain_file(path, **dialect)
+    if plain is not None:  # every line parsable: read as it is (what split_lines would decide)
+        header, data_lines = plain
+        split = Split(header, data_lines, np.arange(1, data_lines + 1))
+    else:
+        split = split_lines(path.read_bytes(), **dialect)
     names = _names(split, declaration)
     rejected = [
         {
