@@ -16,7 +16,7 @@ SPARK_VENV  := .venv-spark
 SPARK_STAMP := $(SPARK_VENV)/.installed
 REPORT_DIR := reports
 
-.PHONY: help install data build publish report run test bench figures lint format clean spark test-spark
+.PHONY: help install data build publish report run test bench figures lint format clean spark test-spark spark-run
 # Steps run in the order listed: publish must never start before build has succeeded.
 .NOTPARALLEL:
 
@@ -45,12 +45,16 @@ $(SPARK_STAMP): requirements-spark.lock
 	test -d $(SPARK_VENV) || $(PYTHON) -m venv $(SPARK_VENV)
 	$(SPARK_VENV)/bin/python -m pip install --quiet --upgrade "pip==26.3" "setuptools==84.2.1" "wheel==0.48.0"
 	$(SPARK_VENV)/bin/python -m pip install --quiet -r requirements-spark.lock
+	$(SPARK_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(SPARK_STAMP)
 
 spark: $(SPARK_STAMP) ## (optional) install Java if absent and the Spark extras into .venv-spark
 
-test-spark: $(STAMP) $(SPARK_STAMP) ## the Spark equivalence test: the SQL layer on local Spark equals DuckDB's
-	LEAKPROOF_SPARK_DBT=$(CURDIR)/$(SPARK_VENV)/bin/dbt $(BIN)/pytest tests/python/test_spark.py -q
+test-spark: $(STAMP) $(SPARK_STAMP) ## the Spark tests: the SQL layer equals DuckDB's; the Spark ML job
+	LEAKPROOF_SPARK_DBT=$(CURDIR)/$(SPARK_VENV)/bin/dbt $(BIN)/pytest tests/python/test_spark.py tests/python/test_spark_ml.py -q
+
+spark-run: $(SPARK_STAMP) data ## (optional) the pipeline on local Spark: dbt-spark SQL layer, then the Spark ML job
+	$(SPARK_VENV)/bin/leakproof spark-ml --raw-dir $(RAW_DIR)
 
 data: $(STAMP) ## generate the demo data into data/raw if absent
 	@if [ -e "$(RAW_DIR)/customers.csv" ] || [ -e "$(RAW_DIR)/customers.parquet" ]; then \
