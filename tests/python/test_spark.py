@@ -12,9 +12,6 @@ test-spark` installs them and runs this file; elsewhere (make test) it is skippe
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -23,18 +20,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from dbt_runner import PROJECT_ROOT, dbt_invocation, run_dbt
-from leakproof.generate import generate
+from dbt_runner import run_dbt
+from spark_build import SKIP_REASON, SparkBuild, spark_available
 
-# Set by `make test-spark` (the Spark venv's dbt); unset, the test is skipped, so `make test` does
-# not spend the Spark build's minutes a second time.
-SPARK_DBT = (
-    Path(os.environ.get("LEAKPROOF_SPARK_DBT", ""))
-    if os.environ.get("LEAKPROOF_SPARK_DBT")
-    else None
-)
-ROWS = 3000
-B2B_ROWS = 3000
 TOLERANCE = 1e-9
 
 # schema.table: the marts that do not depend on which rows the split sends to training.
@@ -53,52 +41,23 @@ SPLIT_INDEPENDENT = [
 # (Spark writes a double of 1e7 or more as 1.264E7, DuckDB as 12640000.0).
 ENGINE_TEXT = {"raw_values", "summary", "sentence", "bin_label"}
 
-pytestmark = pytest.mark.skipif(
-    SPARK_DBT is None or not SPARK_DBT.exists() or shutil.which("java") is None,
-    reason=(
-        "the Spark equivalence test runs with `make test-spark` (it installs Java and the Spark "
-        f"extras, .venv-spark, and sets LEAKPROOF_SPARK_DBT); dbt: {SPARK_DBT}, "
-        f"java: {shutil.which('java')}"
-    ),
-)
-
-
-def spark_build(workdir: Path, raw_dir: Path) -> subprocess.Popen[str]:
-    """Start the SQL layer's build on the spark target, its warehouse in workdir."""
-    command, env = dbt_invocation(
-        ["build", "--target", "spark", "--selector", "sql_layer"], workdir, raw_dir
-    )
-    command[0] = str(SPARK_DBT)
-    env["LEAKPROOF_SPARK_WAREHOUSE"] = str(workdir / "spark-warehouse")
-    return subprocess.Popen(
-        command,
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+pytestmark = pytest.mark.skipif(not spark_available(), reason=SKIP_REASON)
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+def builds(
+    tmp_path_factory: pytest.TempPathFactory, spark_sql_build: SparkBuild
+) -> Iterator[tuple[Path, Path]]:
     """(DuckDB warehouse file, Spark warehouse folder) after both builds of the same raw data; the
-    two run side by side."""
-    raw = tmp_path_factory.mktemp("spark_raw")
-    generate(raw, rows=ROWS, seed=0, b2b_rows=B2B_ROWS)
-    spark_dir = tmp_path_factory.mktemp("spark_build")
-    spark = spark_build(spark_dir, raw)
-    try:
-        duck = run_dbt(
-            ["build", "--selector", "sql_layer"], tmp_path_factory.mktemp("duck_build"), raw
-        )
-        spark_output, _ = spark.communicate(timeout=1800)
-    finally:
-        if spark.poll() is None:
-            spark.kill()
+    DuckDB one runs while the session's Spark build (spark_build.py) does."""
+    duck = run_dbt(
+        ["build", "--selector", "sql_layer"],
+        tmp_path_factory.mktemp("duck_build"),
+        spark_sql_build.raw,
+    )
+    spark_sql_build.wait()
     assert duck.ok, duck.output[-5000:]
-    assert spark.returncode == 0, spark_output[-8000:]
-    yield duck.warehouse, spark_dir / "spark-warehouse"
+    yield duck.warehouse, spark_sql_build.warehouse
 
 
 def spark_rows(
