@@ -58,10 +58,8 @@
                         chi2_contingency(correction=False)), effect size Cramer's V.
     NULL values are left out of a test. Means and variances are two-pass sums over the distinct
     values; Mann-Whitney mid-ranks come from the running count of rows below each value.
-    p-values: macros/analytics/distributions.sql. Multiple testing: Benjamini-Hochberg and Holm
-    adjusted p-values over all tests of the same use case, with p <= BH <= Holm held by
-    construction (BH <= Holm in exact arithmetic; rounding of p * m / k can break it by an ulp,
-    so BH is capped at Holm); is_significant = BH-adjusted p < var significance_level.
+    p-values: macros/analytics/distributions.sql. Multiple testing: multiple_testing_adjustment
+    below (a macro of its own, so its unit test gives exact p-values on every engine).
 -#}
 {% macro feature_target_tests(name, value_counts) -%}
 {{ name }}_numeric_values as (
@@ -297,7 +295,7 @@
 
 {{ chi_square_p_values(name ~ '_chi_square_p', name ~ '_chi_square', ['use_case', 'feature'], 'chi_square', 'degrees_of_freedom') }},
 
-{{ name }}_results as (
+{{ name }} as (
 
     select
         {{ name }}_chi_square.use_case,
@@ -365,8 +363,18 @@
             {{ name }}_mann_whitney_z.use_case = {{ name }}_welch.use_case
             and {{ name }}_mann_whitney_z.feature = {{ name }}_welch.feature
 
-),
+)
+{%- endmacro %}
 
+
+{#-
+    Multiple testing over all tests of the same use case: CTEs ending in a CTE named `name`, the
+    rows of `tests` (use_case, feature, test_name, p_value, ...) with tests_in_family (m, the
+    tests with a p-value), Benjamini-Hochberg (p_value_bh) and Holm (p_value_holm) adjusted
+    p-values. p <= BH <= Holm holds by construction: BH <= Holm in exact arithmetic, and rounding
+    of p * m / k can break it by an ulp, so BH is capped at Holm.
+-#}
+{% macro multiple_testing_adjustment(name, tests) -%}
 {{ name }}_ordered as (
 
     select
@@ -376,7 +384,7 @@
             partition by use_case, p_value is null
             order by p_value, feature, test_name
         ) as p_value_order
-    from {{ name }}_results
+    from {{ tests }}
 
 ),
 

@@ -1,18 +1,17 @@
 -- One row per use case x feature x statistical test: phase 1's validation of each feature
 -- against the target on labelled rows - chi-square for categorical features, Welch's t-test and
--- Mann-Whitney U for numeric ones - with statistic, p-value, effect size, and Benjamini-Hochberg
--- and Holm adjusted p-values over the use case's tests (var analytics_features lists the
--- features; the target-derived conversion_rate is never one). Computed from the value counts of
--- int_feature_values_counted (the imputed values included).
+-- Mann-Whitney U for numeric ones (int_feature_target_tests) - with statistic, p-value, effect
+-- size, and Benjamini-Hochberg and Holm adjusted p-values over the use case's tests (var
+-- analytics_features lists the features; the target-derived conversion_rate is never one).
 with
 
-value_counts as (
+tests as (
 
-    select * from {{ ref('int_feature_values_counted') }}
+    select * from {{ ref('int_feature_target_tests') }}
 
 ),
 
-{{ feature_target_tests('feature_tests', 'value_counts') }},
+{{ multiple_testing_adjustment('adjusted_tests', 'tests') }},
 
 final as (
 
@@ -36,7 +35,7 @@ final as (
         p_value_holm,
         cast({{ var('significance_level') }} as double) as significance_level,
         p_value_bh < {{ var('significance_level') }} as is_significant
-    from feature_tests
+    from adjusted_tests
 
 )
 
