@@ -53,13 +53,18 @@ def _write(spark: Any, frame: Any, table: str) -> int:
     return int(spark.table(f"{ML_SCHEMA}.{table}").count())
 
 
-def approved_on_spark(lineage: pd.DataFrame, feature_table: str) -> list[str]:
+def approved_on_spark(lineage: pd.DataFrame, feature_table: str, columns: list[str]) -> list[str]:
     """The feature columns of `feature_table` the job trains on. The lineage guard (sqlglot)
     reads DuckDB's SQL dialect, so over dbt-spark's compiled SQL most paths come back
     'unresolved': those features are used (the declared roles and the SQL layer's leakage data
     tests have passed them on Spark), and named on stderr; a feature the guard traced to a
-    blocked column ('leak') stops the job as it stops the DuckDB build."""
-    rows = lineage[(lineage["model"] == feature_table) & (lineage["feature_role"] == "feature")]
+    blocked column ('leak') stops the job as it stops the DuckDB build. `columns`: the feature
+    table's (the guard's row for an unexpanded `*` is not a column)."""
+    rows = lineage[
+        (lineage["model"] == feature_table)
+        & (lineage["feature_role"] == "feature")
+        & lineage["feature"].isin(columns)
+    ]
     if rows.empty:
         raise SparkJobError(f"the leakage guard has no lineage for {feature_table}")
     leaks = sorted(set(rows.loc[rows["status"] == "leak", "feature"]))
@@ -88,7 +93,8 @@ def run_ml_job(spark: Any, settings: JobSettings) -> dict[str, int]:
     trained = {}
     for tables in use_cases:
         declaration = tables.declaration
-        approved = approved_on_spark(lineage, declaration.feature_table)
+        table_columns = spark.table(tables.features).columns
+        approved = approved_on_spark(lineage, declaration.feature_table, table_columns)
         keys = [*steps.FEATURE_TABLE_KEYS, declaration.target]
         base = _feature_frame(spark, tables, list(dict.fromkeys([*keys, *approved])))
         base = base.filter("split in ('train', 'test')").cache()
