@@ -16,7 +16,7 @@ SPARK_VENV  := .venv-spark
 SPARK_STAMP := $(SPARK_VENV)/.installed
 REPORT_DIR := reports
 
-.PHONY: help install data build publish report run test bench figures lint format clean spark test-spark spark-build bench-spark
+.PHONY: help install data build publish report run test bench figures lint format clean spark test-spark test-spark-ml spark-build spark-run bench-spark
 # Steps run in the order listed: publish must never start before build has succeeded.
 .NOTPARALLEL:
 
@@ -45,12 +45,19 @@ $(SPARK_STAMP): requirements-spark.lock
 	test -d $(SPARK_VENV) || $(PYTHON) -m venv $(SPARK_VENV)
 	$(SPARK_VENV)/bin/python -m pip install --quiet --upgrade "pip==26.3" "setuptools==84.2.1" "wheel==0.48.0"
 	$(SPARK_VENV)/bin/python -m pip install --quiet -r requirements-spark.lock
+	$(SPARK_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(SPARK_STAMP)
 
 spark: $(SPARK_STAMP) ## (optional) install Java if absent and the Spark extras into .venv-spark
 
 test-spark: $(STAMP) $(SPARK_STAMP) ## the Spark equivalence test (in CI): the compared marts on local Spark equal DuckDB's
 	LEAKPROOF_SPARK_DBT=$(CURDIR)/$(SPARK_VENV)/bin/dbt $(BIN)/pytest tests/python/test_spark.py -q
+
+test-spark-ml: $(STAMP) $(SPARK_STAMP) ## (optional, not in CI) the Spark ML job against DuckDB's models (builds the whole SQL layer on Spark)
+	LEAKPROOF_SPARK_DBT=$(CURDIR)/$(SPARK_VENV)/bin/dbt $(BIN)/pytest tests/python/test_spark_ml.py -q
+
+spark-run: $(SPARK_STAMP) data ## (optional) the pipeline on local Spark: dbt-spark SQL layer, then the Spark ML job
+	$(SPARK_VENV)/bin/leakproof spark-ml --raw-dir $(RAW_DIR)
 
 bench-spark: $(STAMP) $(SPARK_STAMP) ## (optional) time the SQL layer on DuckDB and on Spark local[2] (SIZES=48000,1000000)
 	scripts/bench_spark.sh $(or $(SIZES),48000)

@@ -411,6 +411,44 @@ def _figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_spark_ml_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "spark-ml",
+        help="the pipeline on the spark target: SQL layer (dbt-spark), then the Spark ML job",
+        description=(
+            "Run from the project root with .venv-spark (make spark). Builds the SQL layer with "
+            "`dbt build --target spark --selector sql_layer`, then trains, scores (with reason "
+            "codes), recommends and freezes the PSI bins as a Spark job writing ml.ml_* tables "
+            "(leakproof.spark), then builds the selector spark_ml_consumers if it exists."
+        ),
+    )
+    parser.add_argument("--raw-dir", help="directory of the raw files (dbt var raw_dir)")
+    parser.add_argument("--artifact-dir", default="artifacts", help="where models are saved")
+    parser.add_argument("--target-path", default="target", help="dbt's target path (target)")
+    parser.add_argument("--psi-bins", type=int, default=10, help="PSI reference bins (10)")
+    parser.add_argument(
+        "--num-workers", type=int, default=1, help="tasks of each SparkXGBClassifier fit (1)"
+    )
+    parser.add_argument(
+        "--skip-sql", action="store_true", help="the SQL layer is built: run the ML job only"
+    )
+    parser.set_defaults(handler=_spark_ml)
+
+
+def _spark_ml(args: argparse.Namespace) -> int:
+    from leakproof.spark import run_pipeline
+
+    return run_pipeline(
+        Path.cwd(),
+        raw_dir=args.raw_dir,
+        artifact_dir=args.artifact_dir,
+        target_path=Path(args.target_path).resolve(),
+        psi_bins=args.psi_bins,
+        num_workers=args.num_workers,
+        build_sql=not args.skip_sql,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="leakproof",
@@ -427,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench_calibration_parser(subparsers)
     _add_use_case_parser(subparsers)
     _add_figures_parser(subparsers)
+    _add_spark_ml_parser(subparsers)
     return parser
 
 

@@ -13,6 +13,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from dbt_runner import DbtResult, run_dbt
 from leakproof.generate import generate
+from spark_build import B2B_ROWS as SPARK_B2B_ROWS
+from spark_build import ROWS as SPARK_ROWS
+from spark_build import SparkBuild, spark_available, start_spark_build
 
 # Small enough for a quick suite, large enough that every channel x platform cell and every
 # B2B wave has rows. The full-size statistics are checked in test_generate.py.
@@ -44,3 +47,18 @@ def warehouse(demo_build: DbtResult) -> Iterator[duckdb.DuckDBPyConnection]:
         yield connection
     finally:
         connection.close()
+
+
+@pytest.fixture(scope="session")
+def spark_sql_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkBuild]:
+    """The SQL layer's build on the spark target over small generated data, started once per
+    session (spark_build.py); call .wait() for it to finish. Skips without the Spark extras."""
+    if not spark_available():
+        pytest.skip("no Spark extras (make test-spark)")
+    raw = tmp_path_factory.mktemp("spark_raw")
+    generate(raw, rows=SPARK_ROWS, seed=0, b2b_rows=SPARK_B2B_ROWS)
+    build = start_spark_build(tmp_path_factory.mktemp("spark_build"), raw)
+    try:
+        yield build
+    finally:
+        build.stop()

@@ -36,7 +36,9 @@ from leakproof.steps._what_if import (
     RECOMMENDATION_SCHEMA,
     empty_frame,
     policy_evaluations,
+    recommendation_rows,
     recommendations,
+    what_if_inputs,
 )
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "model_spec",
     "one_large_model_at_a_time",
     "policy_evaluations",
+    "recommendation_rows",
     "recommendations",
     "reference_bins",
     "resolve",
@@ -62,4 +65,5 @@ __all__ = [
     "trained_models",
     "training_table",
     "use_case_tables",
+    "what_if_inputs",
 ]

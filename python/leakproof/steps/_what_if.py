@@ -86,7 +86,7 @@ def empty_frame(schema: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in schema.items()})
 
 
-def _what_if_inputs(
+def what_if_inputs(
     tables: UseCaseTables, bundle: Any
 ) -> tuple[list[whatif.PerArmFeature], list[str]]:
     """The per-arm features of a what-if use case, and the feature-table columns it reads."""
@@ -128,7 +128,7 @@ def recommendations(
             continue
         rows = registry[(registry["use_case"] == tables.name) & (registry["role"] == "primary")]
         bundle = artifacts.load_registered(rows)
-        per_arm, columns = _what_if_inputs(tables, bundle)
+        per_arm, columns = what_if_inputs(tables, bundle)
         features = read(tables.features, columns, order_by="entity_key, split")
         space = whatif.arm_space(features, what_if.treatments, per_arm, what_if.follows)
         out = whatif.recommend(
@@ -140,14 +140,25 @@ def recommendations(
             in_support_only=what_if.in_support_only,
         )
         del features
-        out.insert(0, "model_id", bundle.model_id)
-        out.insert(0, "use_case", tables.name)
-        out["treatments"] = whatif.ARM_SEPARATOR.join(what_if.treatments)
-        out["min_support_rows"] = int(what_if.min_support)
-        out["is_in_support_only"] = bool(what_if.in_support_only)
-        out["is_model_claimed"] = True
-        frames.append(_with_truth(out, tables, raw_dir))
+        frames.append(recommendation_rows(out, tables, bundle, raw_dir))
     return pd.concat(frames, ignore_index=True) if frames else empty_frame(RECOMMENDATION_SCHEMA)
+
+
+def recommendation_rows(
+    out: pd.DataFrame, tables: UseCaseTables, bundle: Any, raw_dir: str | None
+) -> pd.DataFrame:
+    """whatif.recommend's rows of a use case as ml_recommendations rows: the model, the declared
+    what-if settings and the sidecar truth (evaluation only). Row by row, so any slice of the
+    rows (a Spark partition) gets the same values."""
+    what_if = tables.declaration.what_if
+    assert what_if is not None
+    out.insert(0, "model_id", bundle.model_id)
+    out.insert(0, "use_case", tables.name)
+    out["treatments"] = whatif.ARM_SEPARATOR.join(what_if.treatments)
+    out["min_support_rows"] = int(what_if.min_support)
+    out["is_in_support_only"] = bool(what_if.in_support_only)
+    out["is_model_claimed"] = True
+    return _with_truth(out, tables, raw_dir)
 
 
 def _with_truth(out: pd.DataFrame, tables: UseCaseTables, raw_dir: str | None) -> pd.DataFrame:

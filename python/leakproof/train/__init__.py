@@ -66,7 +66,12 @@ from leakproof.model_spec import (
 )
 from leakproof.train._bundle import ModelBundle
 from leakproof.train._calibration import Calibrator, fit_calibrator
-from leakproof.train._candidates import Candidate, evaluate_candidates, select_candidate
+from leakproof.train._candidates import (
+    Candidate,
+    candidate_from_margins,
+    evaluate_candidates,
+    select_candidate,
+)
 from leakproof.train._cv import make_folds
 from leakproof.train._data import design_frame, training_data_sha256, training_sample
 from leakproof.train._encoding import DesignEncoder, make_preprocessor
@@ -98,6 +103,7 @@ __all__ = [
     "ModelSpecError",
     "TrainResult",
     "TrainingDataError",
+    "candidate_from_margins",
     "choose_thresholds",
     "declared_model_problems",
     "design_frame",

@@ -32,6 +32,7 @@ from leakproof.train._tuning import tune_xgboost
 __all__ = [
     "Candidate",
     "calibrate_like_the_refit",
+    "candidate_from_margins",
     "evaluate_candidates",
     "select_candidate",
 ]
@@ -242,6 +243,21 @@ def _finish_candidate(
 
     candidate.fold_aucs = fold_aucs
     _calibrate(candidate, spec, oof, y_train, y_test, folds)
+
+
+def candidate_from_margins(
+    candidate: Candidate,
+    spec: ModelSpec,
+    fold_margins: Sequence[np.ndarray],
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+) -> None:
+    """Fold AUCs, calibration, thresholds and metrics of a candidate fitted elsewhere (the Spark
+    job): ``fold_margins[i]`` are the logits of fold i's model on its validation rows
+    ``folds[i][1]``; ``candidate.train_margin`` / ``test_margin`` must be set (the refit's)."""
+    outputs = [(np.asarray(m, dtype=np.float64), 0, {}) for m in fold_margins]
+    _finish_candidate(candidate, spec, outputs, y_train, y_test, folds)
 
 
 def _calibrate(

@@ -215,6 +215,7 @@ def recommend(
     in_support_only: bool = False,
     split_column: str = "split",
     chunk: int | None = None,
+    support: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per row of `features`: the current arm and its predicted probability, the best
     and the runner-up of all arms, absolute and relative lift, and whether the recommendation
@@ -247,7 +248,8 @@ def recommend(
 
         chunk = chunk or ROW_CHUNK
 
-    support = segment_support(features, space, segment_columns, split_column)
+    if support is None:
+        support = segment_support(features, space, segment_columns, split_column)
     table = _support_table(support)
     segment = _segment_position(features, support, segment_columns)
     current = space.arm_index(features)  # -1: an arm never trained on
