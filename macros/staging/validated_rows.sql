@@ -219,16 +219,35 @@ select * from final
 
 {#- The canonical category of a raw value: the accepted value or alias whose key (lower case,
     letters and digits only: "  social-media " and "Social Media" are both 'socialmedia')
-    equals the value's; NULL when none does. -#}
+    equals the value's; NULL when none does. A value written exactly as an accepted value or
+    alias is looked up as it is; only the others compute the key (a regular expression: 0.5 s of
+    CPU per column at 1M rows). -#}
 {% macro leakproof_category(raw, accepted_values, aliases) -%}
     {%- set keys = {} -%}
     {%- for value in accepted_values %}{% do keys.update({leakproof_category_key_of(value): value}) %}{% endfor -%}
     {%- for alias, value in aliases.items() if leakproof_category_key_of(alias) not in keys %}{% do keys.update({leakproof_category_key_of(alias): value}) %}{% endfor -%}
-    case {{ leakproof_category_key(raw) }}
-        {%- for key, value in keys.items() %}
-        when '{{ key | replace("'", "''") }}' then '{{ value | replace("'", "''") }}'
-        {%- endfor %}
-    end
+    {%- set exact = {} -%}
+    {%- for text in (accepted_values | list) + (aliases.keys() | list) if (text | string).isascii() and text | string == (text | string) | trim and leakproof_category_key_of(text) in keys -%}
+        {%- do exact.update({text | string: keys[leakproof_category_key_of(text)]}) -%}
+    {%- endfor -%}
+    {#- the key only for a value not written exactly (inside its own case: the planner hoists an
+        expression used by several branches and would otherwise compute it for every row; not an
+        `in` list, which DuckDB turns into a join) #}
+    {%- set whens = [] -%}
+    {%- for text, value in exact.items() -%}
+        {%- do whens.append("when '" ~ text | replace("'", "''") ~ "' then '" ~ value | replace("'", "''") ~ "'") -%}
+    {%- endfor -%}
+    {%- set as_written = 'case ' ~ raw ~ ' ' ~ whens | join(' ') ~ ' end' -%}
+    {%- set key = ('case when ' ~ as_written ~ ' is null then ' ~ leakproof_category_key(raw) ~ ' end')
+        if whens else leakproof_category_key(raw) -%}
+    coalesce(
+        {{ as_written if whens else 'null' }},
+        case {{ key }}
+            {%- for key, value in keys.items() %}
+            when '{{ key | replace("'", "''") }}' then '{{ value | replace("'", "''") }}'
+            {%- endfor %}
+        end
+    )
 {%- endmacro %}
 
 

@@ -138,7 +138,8 @@ def test_the_pandas_reference_computes_what_the_dbt_marts_do(
     demo_build: DbtResult, demo_raw_dir: Path, warehouse: duckdb.DuckDBPyConnection
 ) -> None:
     """The staging benchmark compares like with like: on the demo data the pandas reference's
-    rows, positives, rate interval and spend per channel equal fct_dimension_performance's."""
+    rows, positives, rate interval and spend per channel equal fct_dimension_performance's, and
+    its rows and positives per income tier and channel fct_segment_performance's."""
     declaration = load(PROJECT_ROOT / "use_cases" / "marketing.yml")
     tables = pandas_reference(demo_raw_dir / "customers.csv", declaration)
     expected = {
@@ -158,3 +159,14 @@ def test_the_pandas_reference_computes_what_the_dbt_marts_do(
         assert row["rate_low"] == pytest.approx(low, abs=1e-12), value
         assert row["rate_high"] == pytest.approx(high, abs=1e-12), value
         assert row["spend"] == pytest.approx(spend, rel=1e-9), value
+    crossed = {
+        (segment, channel): (rows, positives)
+        for segment, channel, rows, positives in warehouse.execute(
+            "select segment_value, dimension_value, labelled_rows, positives "
+            "from marts.fct_segment_performance where use_case = 'marketing' "
+            "and segment_type = 'income_tier' and dimension = 'campaign_channel' "
+            "and labelled_rows > 0"
+        ).fetchall()
+    }
+    by_tier = tables["segment:income_tier:campaign_channel"]
+    assert {key: (row["rows"], row["positives"]) for key, row in by_tier.iterrows()} == crossed

@@ -17,20 +17,44 @@ with
 
 ),
 
+{#- the labelled rows counted once per combination of dimension values, so the fan-out below
+    (one copy per dimension) repeats groups, not rows #}
+{{ use_case_name }}__grouped as (
+
+    select
+        {%- for dimension in dimensions %}
+        cast({{ dimension.sql }} as {{ leakproof_varchar() }}) as dimension__{{ loop.index }},
+        {%- endfor %}
+        count(*) as units,
+        sum({{ use_case.target if execute else 'null' }}) as positives{% if spend %},
+        sum(cast({{ spend }} as double)) as spend{% endif %}
+    from {{ use_case_name }}__labelled
+    {%- set grouped = [] %}
+    {%- for dimension in dimensions %}
+    {%- do grouped.append('dimension__' ~ loop.index) %}
+    {%- endfor %}
+    {%- if grouped %}
+    group by {{ grouped | join(', ') }}
+    {%- endif %}
+
+),
+
 {{ use_case_name }}__by_dimension as (
     {%- for dimension in dimensions %}
     select
         '{{ dimension.name }}' as dimension,
-        cast({{ dimension.sql }} as {{ leakproof_varchar() }}) as dimension_value,
-        {{ use_case.target }} as positive{% if spend %},
-        {{ spend }} as spend{% endif %}
-    from {{ use_case_name }}__labelled
+        dimension__{{ loop.index }} as dimension_value,
+        units,
+        positives as positive{% if spend %},
+        spend{% endif %}
+    from {{ use_case_name }}__grouped
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
     {%- if not dimensions %}
     select
         cast(null as {{ leakproof_varchar() }}) as dimension,
         cast(null as {{ leakproof_varchar() }}) as dimension_value,
+        0 as units,
         0 as positive{% if spend %},
         0.0 as spend{% endif %}
     where false
@@ -60,7 +84,8 @@ with
     }],
     event_column='positive',
     spend_column='spend' if spend else none,
-    partition_by=['dimension']
+    partition_by=['dimension'],
+    units_column='units'
 ) }},
 
 {{ use_case_name }}__rated as (

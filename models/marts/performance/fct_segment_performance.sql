@@ -22,6 +22,10 @@ with
 
 {#- the labelled rows counted once per combination of segment and breakdown values, so the
     fan-out below (every segment x every breakdown) repeats groups, not rows #}
+{%- set grouped = [] -%}
+{%- set segments = use_case.segments if execute else [] -%}
+{%- for _ in segments %}{% do grouped.append('segment__' ~ loop.index) %}{% endfor -%}
+{%- for _ in breakdowns[1:] %}{% do grouped.append('breakdown__' ~ (loop.index + 1)) %}{% endfor %}
 {{ use_case_name }}__grouped as (
 
     select
@@ -35,13 +39,7 @@ with
         sum({{ use_case.target if execute else 'null' }}) as positives{% if spend %},
         sum(cast({{ spend }} as double)) as spend{% endif %}
     from {{ use_case_name }}__labelled
-    group by
-        {%- for segment in (use_case.segments if execute else []) %}
-        cast({{ segment }} as {{ leakproof_varchar() }}){{ ',' if not (loop.last and breakdowns | length == 1) }}
-        {%- endfor %}
-        {%- for breakdown in breakdowns[1:] %}
-        cast({{ breakdown.sql }} as {{ leakproof_varchar() }}){{ ',' if not loop.last }}
-        {%- endfor %}
+    group by {{ grouped | join(', ') }}
 
 ),
 
