@@ -50,7 +50,7 @@ $(SPARK_STAMP): requirements-spark.lock
 
 spark: $(SPARK_STAMP) ## (optional) install Java if absent and the Spark extras into .venv-spark
 
-test-spark: $(STAMP) $(SPARK_STAMP) ## the Spark equivalence test (in CI): the compared marts on local Spark equal DuckDB's
+test-spark: $(STAMP) $(SPARK_STAMP) ## the Spark equivalence test (not yet in CI): the compared marts on local Spark equal DuckDB's
 	LEAKPROOF_SPARK_DBT=$(CURDIR)/$(SPARK_VENV)/bin/dbt $(BIN)/pytest tests/python/test_spark.py -q
 
 test-spark-ml: $(STAMP) $(SPARK_STAMP) ## (optional, not in CI) the Spark ML job against DuckDB's models (builds the whole SQL layer on Spark)

@@ -465,6 +465,26 @@ def test_recommend_with_a_bundle_equals_the_reference_path(in_support_only: bool
         whatif.recommend(features, space, reference_predict(bundle), bundle=bundle)
 
 
+def test_recommend_on_slices_with_the_whole_support_equals_the_whole_frame() -> None:
+    """What the Spark job does per partition: each slice of the rows, given the support table of
+    all of them, gets exactly the rows the whole frame gets (its own support would differ)."""
+    features = _model_features()
+    bundle = _fitted_bundle(features, "logistic", MARKETING_NUMERIC, MARKETING_CATEGORICAL)
+    space = _space(features)
+    segments = ["age_group", "income_tier"]
+    options = {"segment_columns": segments, "min_support": 15, "bundle": bundle}
+    whole = whatif.recommend(features, space, **options)
+    support = whatif.segment_support(features, space, segments)
+    slices = [features.iloc[i : i + 333].reset_index(drop=True) for i in (0, 333, 666)]
+    parts = [whatif.recommend(part, space, support=support, **options) for part in slices]
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole.iloc[:999])
+    alone = whatif.recommend(slices[1], space, **options)
+    assert (
+        alone["recommendation_support_rows"].to_numpy()
+        != whole["recommendation_support_rows"].iloc[333:666].to_numpy()
+    ).any()
+
+
 # --- three treatments --------------------------------------------------------------------------
 
 OFFERS = ["none", "10pct", "20pct"]

@@ -77,24 +77,15 @@ def recommendation_frame(
     space = whatif.arm_space(arms, what_if.treatments, per_arm, what_if.follows)
     support = whatif.segment_support(arms, space, what_if.support_segments)
 
-    def recommend(part: pd.DataFrame) -> pd.DataFrame:
-        out = whatif.recommend(
-            part,
-            space,
-            bundle=bundle,
-            segment_columns=what_if.support_segments,
-            min_support=what_if.min_support,
-            in_support_only=what_if.in_support_only,
-            support=support,
-        )
-        return steps.recommendation_rows(out, tables, bundle, raw_dir)
-
     columns = list(steps.RECOMMENDATION_SCHEMA)
     schema = arrow_schema(steps.empty_frame(steps.RECOMMENDATION_SCHEMA))
 
     def run(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for part in parts:
             if len(part):
-                yield _typed(recommend(part.reset_index(drop=True))[columns], schema)
+                rows = steps.recommendation_rows(
+                    part.reset_index(drop=True), space, tables, bundle, raw_dir, support
+                )
+                yield _typed(rows[columns], schema)
 
     return features.mapInPandas(run, _spark_schema(schema))

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from leakproof.exceptions import LeakproofError
-from leakproof.steps import Reader
+from leakproof.steps import Reader, select_sql
 
 __all__ = [
     "ML_SCHEMA",
@@ -99,9 +99,7 @@ def spark_reader(spark: Any) -> Reader:
         where: str | None = None,
         order_by: str | None = None,
     ) -> pd.DataFrame:
-        select = ", ".join(f"`{c}`" for c in columns) if columns else "*"
-        sql = f"select {select} from {relation}" + (f" where {where}" if where else "")
-        sql += f" order by {order_by}" if order_by else ""
+        sql = select_sql(relation, columns, where, order_by, quote="`")
         return double_decimals(spark.sql(sql)).toPandas()
 
     return read

@@ -29,6 +29,7 @@ from leakproof.steps._session import (
     duckdb_reader,
     one_large_model_at_a_time,
     resolve,
+    select_sql,
     use_case_tables,
 )
 from leakproof.steps._what_if import (
@@ -62,6 +63,7 @@ __all__ = [
     "reference_bins",
     "resolve",
     "scores",
+    "select_sql",
     "trained_models",
     "training_table",
     "use_case_tables",

@@ -57,12 +57,24 @@ def duckdb_reader(session: Any) -> Reader:
         where: str | None = None,
         order_by: str | None = None,
     ) -> pd.DataFrame:
-        select = ", ".join(f'"{c}"' for c in columns) if columns else "*"
-        sql = f"select {select} from {relation}" + (f" where {where}" if where else "")
-        sql += f" order by {order_by}" if order_by else ""
+        sql = select_sql(relation, columns, where, order_by)
         return session.sql(sql).to_arrow_table().to_pandas()
 
     return read
+
+
+def select_sql(
+    relation: str,
+    columns: Sequence[str] | None = None,
+    where: str | None = None,
+    order_by: str | None = None,
+    quote: str = '"',
+) -> str:
+    """The query of a Reader call: the columns (quoted with `quote`) of `relation`, filtered and
+    ordered."""
+    select = ", ".join(f"{quote}{c}{quote}" for c in columns) if columns else "*"
+    sql = f"select {select} from {relation}" + (f" where {where}" if where else "")
+    return sql + (f" order by {order_by}" if order_by else "")
 
 
 def as_bool(value: Any) -> bool:

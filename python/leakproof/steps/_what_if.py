@@ -131,27 +131,34 @@ def recommendations(
         per_arm, columns = what_if_inputs(tables, bundle)
         features = read(tables.features, columns, order_by="entity_key, split")
         space = whatif.arm_space(features, what_if.treatments, per_arm, what_if.follows)
-        out = whatif.recommend(
-            features,
-            space,
-            bundle=bundle,
-            segment_columns=what_if.support_segments,
-            min_support=what_if.min_support,
-            in_support_only=what_if.in_support_only,
-        )
+        frames.append(recommendation_rows(features, space, tables, bundle, raw_dir))
         del features
-        frames.append(recommendation_rows(out, tables, bundle, raw_dir))
     return pd.concat(frames, ignore_index=True) if frames else empty_frame(RECOMMENDATION_SCHEMA)
 
 
 def recommendation_rows(
-    out: pd.DataFrame, tables: UseCaseTables, bundle: Any, raw_dir: str | None
+    features: pd.DataFrame,
+    space: whatif.ArmSpace,
+    tables: UseCaseTables,
+    bundle: Any,
+    raw_dir: str | None,
+    support: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """whatif.recommend's rows of a use case as ml_recommendations rows: the model, the declared
-    what-if settings and the sidecar truth (evaluation only). Row by row, so any slice of the
-    rows (a Spark partition) gets the same values."""
+    """The ml_recommendations rows of `features` (rows of a what-if use case's feature table):
+    whatif.recommend over the declared settings, the model, and the sidecar truth (evaluation
+    only). Row by row given `support` (whatif.segment_support of every row; computed from
+    `features` when None), so any slice of the rows (a Spark partition) gets the same values."""
     what_if = tables.declaration.what_if
     assert what_if is not None
+    out = whatif.recommend(
+        features,
+        space,
+        bundle=bundle,
+        segment_columns=what_if.support_segments,
+        min_support=what_if.min_support,
+        in_support_only=what_if.in_support_only,
+        support=support,
+    )
     out.insert(0, "model_id", bundle.model_id)
     out.insert(0, "use_case", tables.name)
     out["treatments"] = whatif.ARM_SEPARATOR.join(what_if.treatments)
